@@ -111,11 +111,6 @@ func planConvert(src Disk, dstPath string, opts *ConvertOptions) (*convertPlan, 
 				"names none (use .vhdx, .vhd or .img)", ErrInvalidArgument)
 		}
 	}
-	var err error
-	if p.drv, err = driverFor(p.format); err != nil {
-		return nil, err
-	}
-
 	c := &p.create
 	c.Size = src.Size()
 	c.Type = opts.Type
@@ -137,6 +132,10 @@ func planConvert(src Disk, dstPath string, opts *ConvertOptions) (*convertPlan, 
 		c.Size = azureSize(c.Size)
 	}
 
+	var err error
+	if p.drv, err = driverFor(p.format); err != nil {
+		return nil, err
+	}
 	switch p.format {
 	case FormatRaw:
 		// A raw image has no type, block or sector size to record.
