@@ -157,10 +157,10 @@ const (
 	DetachVirtualDiskFlagNone DetachVirtualDiskFlag = 0x0
 )
 
-// mib and gib convert the helper functions' size arguments.
+// winioMiB and winioGiB convert the helper functions' size arguments.
 const (
-	mib = 1 << 20
-	gib = 1 << 30
+	winioMiB = 1 << 20
+	winioGiB = 1 << 30
 )
 
 // blockSizeBytes converts a block size in MiB to bytes. It computes in 64
@@ -168,7 +168,7 @@ const (
 // multiplied in uint32 and silently wrapped, e.g. 4096 MiB became 0,
 // which means "default").
 func blockSizeBytes(mb uint32) (uint32, error) {
-	b := uint64(mb) * mib
+	b := uint64(mb) * winioMiB
 	if b > 1<<32-1 {
 		return 0, fmt.Errorf("%w: block size %d MiB does not fit in 32 bits",
 			vdisk.ErrInvalidArgument, mb)
@@ -188,6 +188,13 @@ func checkVersion2(v uint32) error {
 			vdisk.ErrInvalidArgument, v)
 	}
 	return nil
+}
+
+// utf16Ptr encodes s as a NUL-terminated UTF-16 string, as Windows'
+// StringToUTF16Ptr does (without its NUL check: a NUL ends the string).
+func utf16Ptr(s string) *uint16 {
+	u := append(utf16.Encode([]rune(s)), 0)
+	return &u[0]
 }
 
 // utf16PtrToString decodes a NUL-terminated UTF-16 string; nil gives "".

@@ -33,7 +33,7 @@ func CreateVhdx(path string, maxSizeInGb, blockSizeInMb uint32) error {
 	p := CreateVirtualDiskParameters{
 		Version: 2,
 		Version2: CreateVersion2{
-			MaximumSize:      uint64(maxSizeInGb) * gib,
+			MaximumSize:      uint64(maxSizeInGb) * winioGiB,
 			BlockSizeInBytes: bs,
 		},
 	}
