@@ -118,6 +118,10 @@ func (d *Disk) openParent(opts *vdisk.OpenOptions, depth int) error {
 			continue
 		}
 		p, err := openFile(pf, c.path, popts, depth+1)
+		if err == errTooDeep {
+			pf.Close()
+			return err
+		}
 		if err != nil {
 			pf.Close()
 			if errors.Is(err, vdisk.ErrParentNotFound) ||

@@ -45,6 +45,12 @@ type Disk struct {
 // itself as its parent cannot recurse forever.
 const maxChain = 64
 
+// errTooDeep is returned as is through every level of a chain that is
+// too deep, so the levels above do not try other candidates.
+var errTooDeep error = &vdisk.CorruptError{Format: "vhd",
+	Structure: "parent chain", Offset: -1,
+	Reason: fmt.Sprintf("more than %d differencing levels (a loop?)", maxChain)}
+
 // Detect reports whether r, of size bytes, looks like a VHD: "conectix"
 // at offset 0 (dynamic and differencing disks) or at the start of the
 // last 512 or 511 bytes (every disk). It only sniffs content.
@@ -99,10 +105,12 @@ func openFile(f vdisk.File, path string, opts *vdisk.OpenOptions, depth int) (*D
 	}
 	if d.footer.DiskType == DiskTypeDifferencing {
 		if depth >= maxChain {
-			return nil, opError(path, corrupt("parent chain", "", -1,
-				"more than %d differencing levels", maxChain))
+			return nil, errTooDeep
 		}
 		if err := d.openParent(opts, depth); err != nil {
+			if err == errTooDeep && depth == 0 {
+				err = opError(path, err)
+			}
 			return nil, err
 		}
 	}
