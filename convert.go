@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/vhdkit/vhd/internal/vdisk"
+	"github.com/vhdkit/vhd/vhd1"
 )
 
 // ConvertOptions control [Convert]. The zero value converts to the
@@ -42,17 +43,26 @@ type ConvertOptions struct {
 	// bytes of virtual content done so far and the total. Calls do not
 	// overlap; done only grows.
 	Progress func(done, total int64)
+	// NoSync skips syncing the destination before it is renamed into
+	// place. The conversion is still atomic for the running system (a
+	// failure leaves nothing behind), but after a power loss the
+	// destination may exist with data missing. cp and qemu-img do not
+	// sync either; on a slow device the sync can take longer than the
+	// copy itself.
+	NoSync bool
 	// Workers is the number of goroutines copying data; zero picks a
 	// default from GOMAXPROCS (at most 4).
 	Workers int
 }
 
 // Sizes used when copying.
+var copyChunk int64 = 4 << 20 // temporarily variable for measuring
+
 const (
-	// copyChunk is the unit a worker reads and writes: large enough to
+	// copyChunkX is the unit a worker reads and writes: large enough to
 	// keep per-call costs low, a power of two so that chunks never
 	// straddle a power-of-two block of the destination.
-	copyChunk = 4 << 20
+	copyChunkX = 4 << 20
 	// mapWindow bounds the range of one Map call, so a huge,
 	// fragmented disk never needs its whole map in memory.
 	mapWindow = 1 << 30
@@ -129,7 +139,7 @@ func planConvert(src Disk, dstPath string, opts *ConvertOptions) (*convertPlan, 
 			return nil, fmt.Errorf("%w: Azure accepts only fixed disks", ErrInvalidArgument)
 		}
 		c.Type = TypeFixed
-		c.Size = azureSize(c.Size)
+		c.Size = vhd1.AzureSize(c.Size)
 	}
 
 	var err error
@@ -162,10 +172,6 @@ func planConvert(src Disk, dstPath string, opts *ConvertOptions) (*convertPlan, 
 	return p, nil
 }
 
-// azureSize rounds a virtual size up to a whole MiB, the size rule of an
-// Azure upload (FORMATS.md 4.2).
-func azureSize(n int64) int64 { return roundUp(n, 1<<20) }
-
 func roundUp(n, m int64) int64 { return (n + m - 1) / m * m }
 
 func convert(ctx context.Context, src Disk, dstPath string, opts *ConvertOptions, p *convertPlan) error {
@@ -178,28 +184,45 @@ func convert(ctx context.Context, src Disk, dstPath string, opts *ConvertOptions
 	if err != nil {
 		return err
 	}
-	dst, err := p.drv.createFile(vdisk.OSFile{File: f}, tmp, &p.create)
-	if err != nil {
+	fail := func(err error) error {
 		f.Close()
 		os.Remove(tmp)
 		return err
 	}
+	dst, err := p.drv.createFile(tempFile{vdisk.OSFile{File: f}}, tmp, &p.create)
+	if err != nil {
+		return fail(err)
+	}
 	if err := copyData(ctx, src, dst, opts); err != nil {
 		dst.Close()
-		os.Remove(tmp)
-		return err
+		return fail(err)
 	}
-	if err := dst.Sync(); err != nil {
-		dst.Close()
-		os.Remove(tmp)
-		return err
-	}
+	// Close writes the format's metadata; the one sync follows.
 	if err := dst.Close(); err != nil {
+		return fail(err)
+	}
+	if !opts.NoSync {
+		if err := f.Sync(); err != nil {
+			return fail(err)
+		}
+	}
+	if err := f.Close(); err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	return publish(tmp, dstPath, opts.Overwrite)
+	return publish(tmp, dstPath, opts.Overwrite, !opts.NoSync)
 }
+
+// tempFile is the destination's file while it is written. Its Sync does
+// nothing: until the rename nobody sees the file, and after a crash it
+// is only a leftover temporary file, so the format's own ordered syncs
+// (data before metadata) would cost time and buy nothing. Convert syncs
+// the whole file once before the rename. Its Close does nothing either,
+// so that Convert can sync after the format's Close.
+type tempFile struct{ vdisk.File }
+
+func (tempFile) Sync() error  { return nil }
+func (tempFile) Close() error { return nil }
 
 // createTemp creates an empty file beside path, named
 // ".BASE.tmp-XXXXXXXX", with the usual permissions (0644 less umask).
@@ -223,7 +246,11 @@ func createTemp(path string) (*os.File, string, error) {
 // publish moves the finished temporary file to dst. Without overwrite it
 // links (which fails if dst exists) and then removes the temporary name,
 // so an existing file that appeared meanwhile is never replaced.
-func publish(tmp, dst string, overwrite bool) error {
+func publish(tmp, dst string, overwrite, durable bool) error {
+	syncDir := syncDir
+	if !durable {
+		syncDir = func(string) error { return nil }
+	}
 	if !overwrite {
 		err := os.Link(tmp, dst)
 		switch {

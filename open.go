@@ -7,6 +7,8 @@ import (
 
 	"github.com/vhdkit/vhd/internal/vdisk"
 	"github.com/vhdkit/vhd/raw"
+	"github.com/vhdkit/vhd/vhd1"
+	"github.com/vhdkit/vhd/vhdx"
 )
 
 // driver is what the root package needs from a format package.
@@ -31,6 +33,30 @@ var drivers = map[Format]driver{
 			return asDisk(raw.CreateFile(f, path, o))
 		},
 		check: raw.Check,
+	},
+	FormatVHDX: {
+		open: func(f File, path string, o *OpenOptions) (Disk, error) {
+			return asDisk(vhdx.OpenFile(f, path, o))
+		},
+		create: func(path string, o *CreateOptions) (Disk, error) {
+			return asDisk(vhdx.Create(path, o))
+		},
+		createFile: func(f File, path string, o *CreateOptions) (Disk, error) {
+			return asDisk(vhdx.CreateFile(f, path, o))
+		},
+		check: vhdx.Check,
+	},
+	FormatVHD: {
+		open: func(f File, path string, o *OpenOptions) (Disk, error) {
+			return asDisk(vhd1.OpenFile(f, path, o))
+		},
+		create: func(path string, o *CreateOptions) (Disk, error) {
+			return asDisk(vhd1.Create(path, o))
+		},
+		createFile: func(f File, path string, o *CreateOptions) (Disk, error) {
+			return asDisk(vhd1.CreateFile(f, path, o))
+		},
+		check: vhd1.Check,
 	},
 }
 
