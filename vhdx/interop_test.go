@@ -107,7 +107,7 @@ func TestQemuCreated(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.format+"-"+c.block, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "q.vhdx")
-			const size = 1 << 30
+			const size = 512 << 20
 			testutil.Run(t, "qemu-img", "create", "-q", "-f", "vhdx", "-o",
 				"block_size="+c.block+",subformat="+c.format, path, fmt.Sprint(size))
 			args := []string{"-f", "vhdx"}
