@@ -561,10 +561,15 @@ type logWriter struct {
 	guid   [16]byte // LogGuid stamped in every entry
 	seq    uint64   // sequence number of the last entry written
 	next   uint32   // log-relative offset where the next entry goes
+	last   uint32   // length of the last entry written; 0 before the first
 }
 
 // newLogWriter returns a writer that starts at the beginning of an empty
 // log with sequence number 1.
+//
+// logGUID must be fresh (not used by any entry already in the ring):
+// replay picks the valid entry with the highest sequence number, so an
+// older entry with the same GUID and a higher number would win.
 func newLogWriter(w io.WriterAt, logOffset int64, logLength uint32, logGUID [16]byte) *logWriter {
 	return &logWriter{w: w, offset: logOffset, length: logLength, guid: logGUID}
 }
@@ -572,17 +577,21 @@ func newLogWriter(w io.WriterAt, logOffset int64, logLength uint32, logGUID [16]
 // append encodes updates as one entry and writes it into the ring (it
 // does not sync). Data updates must be 4 KiB-aligned and 4096 bytes long.
 // It fails with vdisk.ErrInvalidArgument when the entry cannot fit in the
-// log.
+// log, that is when it is longer than the log minus the previous entry
+// (see below); nothing is written then.
 //
 // The entry goes at the next free 4 KiB and wraps from the end of the
 // ring to its start when it does not fit before the end, as
-// FORMATS.md 3.5.1 allows: no space is skipped and every reader that
-// follows the spec (qemu included, tested) replays such an entry. This
-// can overwrite older entries only; the entry just before is never
-// touched, because an entry is at most the log length. Since each entry
-// is its own sequence (Tail = itself), replay never needs an older one.
+// FORMATS.md 3.5.1 allows: no space is skipped, and qemu replays such an
+// entry (tested). It may overwrite older entries, which the engine has
+// applied, but never the previous one: if this write is torn by a crash,
+// the previous entry stays the valid head and replay re-applies it
+// (harmless, it was applied already) instead of finding no valid entry
+// while LogGuid is set, which FORMATS.md 3.5.3 calls corrupt. Each entry
+// is its own sequence (Tail = itself), so replay never needs older ones.
 func (lw *logWriter) append(updates []logUpdate, flushedFileOffset, lastFileOffset uint64) error {
-	if lw.length == 0 || lw.length%logSectorSize != 0 || lw.next%logSectorSize != 0 || lw.next >= lw.length {
+	if lw.length == 0 || lw.length%logSectorSize != 0 ||
+		lw.next%logSectorSize != 0 || lw.next >= lw.length {
 		return fmt.Errorf("vhdx: log of %d bytes, next entry at %d: %w",
 			lw.length, lw.next, vdisk.ErrInvalidArgument)
 	}
@@ -592,9 +601,9 @@ func (lw *logWriter) append(updates []logUpdate, flushedFileOffset, lastFileOffs
 	if err != nil {
 		return err
 	}
-	if uint64(len(b)) > uint64(lw.length) {
-		return fmt.Errorf("vhdx: log entry of %d bytes does not fit in a %d-byte log: %w",
-			len(b), lw.length, vdisk.ErrInvalidArgument)
+	if uint64(len(b))+uint64(lw.last) > uint64(lw.length) {
+		return fmt.Errorf("vhdx: log entry of %d bytes does not fit in a %d-byte log beside the previous %d-byte entry: %w",
+			len(b), lw.length, lw.last, vdisk.ErrInvalidArgument)
 	}
 
 	// Write up to the end of the ring, then the rest at its start.
@@ -608,6 +617,7 @@ func (lw *logWriter) append(updates []logUpdate, flushedFileOffset, lastFileOffs
 		}
 	}
 	lw.seq = seq
+	lw.last = uint32(len(b))
 	lw.next = uint32((uint64(lw.next) + uint64(len(b))) % uint64(lw.length))
 	return nil
 }

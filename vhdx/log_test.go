@@ -468,20 +468,65 @@ func TestLogAppendInvalid(t *testing.T) {
 		})
 	}
 
-	// An entry exactly the size of the log fits, and the next one
-	// overwrites it in place.
+	// An entry exactly the size of the log fits; the next one would
+	// overwrite it and is refused, so a torn write cannot leave the log
+	// without a valid entry.
 	f := testfile.NewMem()
 	lw := newLogWriter(f, 0, 3*logSectorSize, testLogGUID)
 	two := []logUpdate{{Offset: 0, Data: page}, {Offset: 4096, Data: logPage(1)}}
-	for i := 1; i <= 2; i++ {
-		if err := lw.append(two, 0, 0); err != nil {
+	if err := lw.append(two, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := bytes.Clone(f.Bytes())
+	if err := lw.append(two[:1], 0, 0); !errors.Is(err, vdisk.ErrInvalidArgument) {
+		t.Fatalf("entry overlapping the previous one: got %v", err)
+	}
+	if !bytes.Equal(f.Bytes(), before) || lw.seq != 1 {
+		t.Fatal("refused append changed the log")
+	}
+	if seq, err := readLog(f, 0, 3*logSectorSize, testLogGUID, 3*logSectorSize); err != nil || seq.HeadSequence != 1 {
+		t.Fatalf("full-log entry: %v %+v", err, seq)
+	}
+}
+
+// TestLogAppendTornWrite cuts every append's write short, as a crash
+// would, and checks that replay then still finds the previous entry.
+func TestLogAppendTornWrite(t *testing.T) {
+	const L = 16 * logSectorSize
+	f := testfile.FromBytes(make([]byte, L))
+	lw := newLogWriter(f, 0, L, testLogGUID)
+	for i := 1; i <= 12; i++ {
+		// Entries of 3 and 10 sectors in turn, so they wrap at
+		// varying places of the 16-sector ring.
+		ups := []logUpdate{{Offset: 2 << 30, ZeroLength: 1 << 20}}
+		for k := range 2 + 7*(i%2) {
+			ups = append(ups, logUpdate{Offset: int64(k) << 20, Data: logPage(byte(i + k))})
+		}
+		// Crash during the write: only the first sector of the entry
+		// (or of each part, when it wraps) reaches the disk.
+		crash := testfile.FromBytes(bytes.Clone(f.Bytes()))
+		torn := *lw
+		torn.w = logTornWriter{crash}
+		if err := torn.append(ups, 0, 0); err != nil {
 			t.Fatal(err)
 		}
-		seq, err := readLog(f, 0, 3*logSectorSize, testLogGUID, 3*logSectorSize)
-		if err != nil || seq.HeadSequence != uint64(i) {
-			t.Fatalf("full-log entry %d: %v %+v", i, err, seq)
+		if i > 1 {
+			seq, err := readLog(crash, 0, L, testLogGUID, L)
+			if err != nil || seq.HeadSequence != uint64(i-1) {
+				t.Fatalf("after torn entry %d: %v %+v", i, err, seq)
+			}
+		}
+		if err := lw.append(ups, 0, 0); err != nil {
+			t.Fatal(err)
 		}
 	}
+}
+
+// logTornWriter writes only the first 4 KiB of every write.
+type logTornWriter struct{ f *testfile.Mem }
+
+func (w logTornWriter) WriteAt(p []byte, off int64) (int, error) {
+	return w.f.WriteAt(p[:min(len(p), logSectorSize)], off)
 }
 
 // logTestHeader is the part of a VHDX header (FORMATS.md 3.3) the log
@@ -761,4 +806,50 @@ func TestLogQemuReplaysOurEntry(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReadLogOverlappingHeaders fills a ring with entry headers that
+// each claim the whole log, so every scan position would read and
+// checksum the full ring: the scan must stay linear in the log size.
+func TestReadLogOverlappingHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		entryLen uint32
+	}{
+		{"whole log", 1 << 20},
+		{"64 KiB", 64 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const L = 1 << 20
+			ring := make([]byte, L)
+			for p := 0; p < L; p += logSectorSize {
+				h := ring[p:]
+				copy(h, "loge")
+				binary.LittleEndian.PutUint32(h[4:], 1) // wrong CRC
+				binary.LittleEndian.PutUint32(h[8:], tc.entryLen)
+				binary.LittleEndian.PutUint32(h[12:], uint32(p))
+				binary.LittleEndian.PutUint64(h[16:], uint64(p/logSectorSize+1))
+				copy(h[32:48], testLogGUID[:])
+			}
+			r := &logCountingReader{r: bytes.NewReader(ring)}
+			_, err := readLog(r, 0, L, testLogGUID, L)
+			if !errors.Is(err, vdisk.ErrCorrupt) {
+				t.Fatalf("got %v, want ErrCorrupt", err)
+			}
+			// Header sectors, plus the scan budget.
+			if limit := int64(L + 4*L + 64<<20); r.n > limit {
+				t.Fatalf("read %d bytes from a %d-byte log", r.n, L)
+			}
+		})
+	}
+}
+
+type logCountingReader struct {
+	r *bytes.Reader
+	n int64
+}
+
+func (c *logCountingReader) ReadAt(b []byte, off int64) (int, error) {
+	c.n += int64(len(b))
+	return c.r.ReadAt(b, off)
 }
