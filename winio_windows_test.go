@@ -257,3 +257,38 @@ func TestBlockSizeOverflow(t *testing.T) {
 		t.Errorf("file created despite the error: %v", err)
 	}
 }
+
+// TestAttachVhdLasts checks the fix of go-winio's AttachVhd, whose
+// attach ended as it returned: after AttachVhd the disk still has a
+// physical path, until DetachVhd.
+func TestAttachVhdLasts(t *testing.T) {
+	if err := windows.NewLazySystemDLL("virtdisk.dll").Load(); err != nil {
+		t.Skipf("virtdisk.dll not available: %v", err)
+	}
+	if !windows.GetCurrentProcessToken().IsElevated() {
+		t.Skip("attaching needs an elevated process")
+	}
+	path := filepath.Join(t.TempDir(), "attach.vhdx")
+	if err := CreateVhdx(path, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := AttachVhd(path); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { DetachVhd(path) })
+	h, err := OpenVirtualDisk(path, VirtualDiskAccessNone, OpenVirtualDiskFlagNone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer CloseHandle(h)
+	dev, err := GetVirtualDiskPhysicalPath(h)
+	if err != nil {
+		t.Fatalf("no physical path after AttachVhd returned: %v", err)
+	}
+	if !strings.HasPrefix(dev, `\\.\PhysicalDrive`) {
+		t.Errorf("physical path %q", dev)
+	}
+	if err := DetachVhd(path); err != nil {
+		t.Fatal(err)
+	}
+}
