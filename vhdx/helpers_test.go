@@ -1,6 +1,7 @@
 package vhdx
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -35,3 +36,14 @@ func checkFile(t testing.TB, f vdisk.File, path string, opts *vdisk.OpenOptions)
 	}
 	return fs
 }
+
+// roFile is a read-only vdisk.File over a byte slice, without copying.
+type roFile struct{ *bytes.Reader }
+
+func newROFile(b []byte) roFile { return roFile{bytes.NewReader(b)} }
+
+func (roFile) WriteAt([]byte, int64) (int, error) { return 0, errors.New("roFile: write") }
+func (roFile) Sync() error                        { return nil }
+func (roFile) Truncate(int64) error               { return errors.New("roFile: truncate") }
+func (f roFile) Size() (int64, error)             { return f.Reader.Size(), nil }
+func (roFile) Close() error                       { return nil }
