@@ -1,0 +1,415 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vhdkit/vhd"
+	"github.com/vhdkit/vhd/internal/testutil"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// testdata is absolute, since tests change directory.
+var testdata, _ = filepath.Abs("testdata")
+
+const mib = 1 << 20
+
+// run runs the command and returns its exit status, stdout and stderr.
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	return runCtx(t, context.Background(), args...)
+}
+
+func runCtx(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := Run(ctx, args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// mustRun runs the command and fails t unless it exits with want.
+func mustRun(t *testing.T, want int, args ...string) string {
+	t.Helper()
+	code, out, errOut := run(t, args...)
+	if code != want {
+		t.Fatalf("vhd %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s",
+			strings.Join(args, " "), code, want, out, errOut)
+	}
+	return out
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join(testdata, name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (go test -update rewrites it)\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+func TestInfoGolden(t *testing.T) {
+	t.Run("raw", func(t *testing.T) {
+		dir := t.TempDir()
+		t.Chdir(dir)
+		if err := os.WriteFile("disk.img", make([]byte, 3*mib+512), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "info-raw.golden", mustRun(t, 0, "info", "disk.img"))
+		golden(t, "info-raw.json.golden", mustRun(t, 0, "info", "--json", "disk.img"))
+	})
+	for _, name := range []string{"img-1x1-512-gpt.vhdx", "iotest-dynamic-1G.vhdx", "win7dyn.vhd"} {
+		t.Run(name, func(t *testing.T) {
+			comp := ".xz"
+			if strings.HasPrefix(name, "iotest") {
+				comp = ".bz2"
+			}
+			path := testutil.Corpus(t, name+comp)
+			t.Chdir(filepath.Dir(path))
+			golden(t, "info-"+name+".golden", mustRun(t, 0, "info", name))
+			golden(t, "info-"+name+".json.golden", mustRun(t, 0, "info", "--json", name))
+		})
+	}
+}
+
+func TestInfoJSON(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "d.vhdx")
+	mustRun(t, 0, "create", path, "--size", "64M", "--block-size", "1M",
+		"--logical-sector-size", "4096")
+	var info struct {
+		Format            string         `json:"format"`
+		Type              string         `json:"type"`
+		VirtualSize       int64          `json:"virtual_size"`
+		BlockSize         uint32         `json:"block_size"`
+		LogicalSectorSize uint32         `json:"logical_sector_size"`
+		ID                string         `json:"id"`
+		Details           map[string]any `json:"details"`
+	}
+	out := mustRun(t, 0, "info", "--json", path)
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("info --json is not JSON: %v\n%s", err, out)
+	}
+	if info.Format != "vhdx" || info.Type != "dynamic" || info.VirtualSize != 64*mib ||
+		info.BlockSize != mib || info.LogicalSectorSize != 4096 || info.ID == "" {
+		t.Fatalf("info --json = %+v", info)
+	}
+	if _, ok := info.Details["log_state"]; !ok {
+		t.Errorf("info --json has no log state in details: %v", info.Details)
+	}
+}
+
+func TestCreate(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		file string
+		args []string
+		want vhd.Info
+	}{
+		{"dyn.vhdx", []string{"--size", "10G"},
+			vhd.Info{Format: vhd.FormatVHDX, Type: vhd.TypeDynamic, VirtualSize: 10 << 30, BlockSize: 32 * mib}},
+		{"fixed.vhd", []string{"--size", "3M", "--type", "fixed"},
+			vhd.Info{Format: vhd.FormatVHD, Type: vhd.TypeFixed, VirtualSize: 3 * mib}},
+		{"odd.vhd", []string{"--size", "3146240"},
+			vhd.Info{Format: vhd.FormatVHD, Type: vhd.TypeDynamic, VirtualSize: 3*mib + 512, BlockSize: 2 * mib}},
+		{"raw.bin", []string{"--size", "1.5M"},
+			vhd.Info{Format: vhd.FormatRaw, Type: vhd.TypeFixed, VirtualSize: 3 * mib / 2}},
+		{"forced", []string{"--size", "8M", "--format", "vhdx", "--block-size", "1M"},
+			vhd.Info{Format: vhd.FormatVHDX, Type: vhd.TypeDynamic, VirtualSize: 8 * mib, BlockSize: mib}},
+		{"child.vhdx", []string{"--parent", "dyn.vhdx"},
+			vhd.Info{Format: vhd.FormatVHDX, Type: vhd.TypeDifferencing, VirtualSize: 10 << 30, BlockSize: 32 * mib}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			path := filepath.Join(dir, tc.file)
+			args := append([]string{"create", path}, tc.args...)
+			for i, a := range args {
+				if a == "dyn.vhdx" {
+					args[i] = filepath.Join(dir, a)
+				}
+			}
+			mustRun(t, 0, args...)
+			d, err := vhd.Open(path, &vhd.OpenOptions{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			got := d.Info()
+			if got.Format != tc.want.Format || got.Type != tc.want.Type ||
+				got.VirtualSize != tc.want.VirtualSize || got.BlockSize != tc.want.BlockSize {
+				t.Fatalf("created %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestUsage(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"help", []string{"-h"}, 0},
+		{"subcommand help", []string{"convert", "--help"}, 0},
+		{"unknown flag", []string{"info", "--bogus", "x"}, 2},
+		{"unknown command", []string{"frobnicate"}, 2},
+		{"missing argument", []string{"info"}, 2},
+		{"missing size", []string{"create", filepath.Join(dir, "x.vhdx")}, 2},
+		{"bad size", []string{"create", filepath.Join(dir, "x.vhdx"), "--size", "10Q"}, 2},
+		{"bad type", []string{"create", filepath.Join(dir, "x.vhdx"), "--size", "1M", "--type", "sparkly"}, 2},
+		{"no extension", []string{"create", filepath.Join(dir, "x"), "--size", "1M"}, 2},
+		{"missing file", []string{"info", filepath.Join(dir, "nope.vhdx")}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := run(t, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
+			}
+			if tc.code == 0 && !strings.Contains(out, "Usage:") {
+				t.Fatalf("help not on stdout:\n%s", out)
+			}
+			if tc.code != 0 && !strings.HasPrefix(errOut, "vhd: ") {
+				t.Fatalf("no error message on stderr: %q", errOut)
+			}
+		})
+	}
+	assertOnly(t, dir)
+}
+
+// assertOnly fails t if dir holds anything but the names in keep.
+func assertOnly(t *testing.T, dir string, keep ...string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var extra []string
+	for _, e := range ents {
+		found := false
+		for _, k := range keep {
+			found = found || e.Name() == k
+		}
+		if !found {
+			extra = append(extra, e.Name())
+		}
+	}
+	if len(extra) > 0 {
+		t.Fatalf("%s holds unexpected files %q", dir, extra)
+	}
+}
+
+// writeRaw writes a raw image of size bytes with 1 MiB of bytes v at
+// each offset given.
+func writeRaw(t *testing.T, path string, size int64, writes map[int64]byte) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	for off, v := range writes {
+		if _, err := f.WriteAt(bytes.Repeat([]byte{v}, mib), off); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestConvertCompare(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "in.img")
+	writeRaw(t, src, 40*mib, map[int64]byte{0: 1, 17 * mib: 2, 39 * mib: 3})
+	for _, out := range []string{"out.vhdx", "out.vhd", "out.raw"} {
+		dst := filepath.Join(dir, out)
+		mustRun(t, 0, "convert", "--progress", src, dst)
+		if got := mustRun(t, 0, "compare", src, dst); got != "identical\n" {
+			t.Fatalf("compare %s: %q, want identical", out, got)
+		}
+	}
+	// Existing destination: refused, then replaced with --force.
+	code, _, errOut := run(t, "convert", src, filepath.Join(dir, "out.vhdx"))
+	if code != 2 || !strings.Contains(errOut, "exists") {
+		t.Fatalf("convert over an existing file: exit %d, %q", code, errOut)
+	}
+	mustRun(t, 0, "convert", "--force", "--type", "fixed", src, filepath.Join(dir, "out.vhdx"))
+
+	other := filepath.Join(dir, "other.img")
+	writeRaw(t, other, 40*mib, map[int64]byte{0: 1, 17 * mib: 2, 39 * mib: 4})
+	if got := mustRun(t, 1, "compare", filepath.Join(dir, "out.vhdx"), other); got != "differ at offset 40894464\n" {
+		t.Fatalf("compare different disks: %q", got)
+	}
+	shorter := filepath.Join(dir, "short.img")
+	writeRaw(t, shorter, 39*mib, map[int64]byte{0: 1, 17 * mib: 2})
+	if got := mustRun(t, 1, "compare", src, shorter); got != "differ at offset 40894464: sizes 41943040 and 40894464\n" {
+		t.Fatalf("compare disks of different sizes: %q", got)
+	}
+	assertOnly(t, dir, "in.img", "out.vhdx", "out.vhd", "out.raw", "other.img", "short.img")
+}
+
+// failingDisk fails reads that reach failAt.
+type failingDisk struct {
+	vhd.Disk
+	failAt int64
+}
+
+var errInjected = errors.New("injected read failure")
+
+func (d failingDisk) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > d.failAt {
+		return 0, errInjected
+	}
+	return d.Disk.ReadAt(p, off)
+}
+
+// TestConvertFailureLeavesNothing makes the source fail midway and
+// cancels another conversion: neither leaves a file behind.
+func TestConvertFailureLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "in.img")
+	writes := map[int64]byte{}
+	for off := int64(0); off < 32*mib; off += mib {
+		writes[off] = byte(off>>20) + 1
+	}
+	writeRaw(t, src, 32*mib, writes)
+
+	orig := openSource
+	t.Cleanup(func() { openSource = orig })
+	openSource = func(path string, o *vhd.OpenOptions) (vhd.Disk, error) {
+		d, err := orig(path, o)
+		if err != nil {
+			return nil, err
+		}
+		return failingDisk{d, 20 * mib}, nil
+	}
+	for _, out := range []string{"out.vhdx", "out.vhd", "out.img"} {
+		code, _, errOut := run(t, "convert", src, filepath.Join(dir, out))
+		if code != 2 || !strings.Contains(errOut, errInjected.Error()) {
+			t.Fatalf("convert from a failing source: exit %d, %q", code, errOut)
+		}
+		assertOnly(t, dir, "in.img")
+	}
+	openSource = orig
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	code, _, errOut := runCtx(t, ctx, "convert", src, filepath.Join(dir, "out.vhdx"))
+	if code != 2 || !strings.Contains(errOut, "canceled") {
+		t.Fatalf("cancelled convert: exit %d, %q", code, errOut)
+	}
+	assertOnly(t, dir, "in.img")
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "in.img")
+	writeRaw(t, src, 30*mib+4096, map[int64]byte{mib: 9})
+	good := filepath.Join(dir, "good.vhdx")
+	mustRun(t, 0, "convert", src, good)
+	if out := mustRun(t, 0, "check", good); out != "OK\n" {
+		t.Fatalf("check of a good VHDX: %q", out)
+	}
+
+	// Azure: our --azure output passes, a dynamic VHD does not.
+	azure := filepath.Join(dir, "azure.vhd")
+	mustRun(t, 0, "convert", "--azure", src, azure)
+	mustRun(t, 0, "check", "--azure", azure)
+	dyn := filepath.Join(dir, "dyn.vhd")
+	mustRun(t, 0, "convert", src, dyn)
+	out := mustRun(t, 1, "check", "--azure", dyn)
+	if !strings.Contains(out, "error") || !strings.HasSuffix(out, "found\n") {
+		t.Fatalf("check --azure of a dynamic VHD:\n%s", out)
+	}
+	out = mustRun(t, 1, "check", "--azure", good)
+	if !strings.Contains(out, "azure.format") {
+		t.Fatalf("check --azure of a VHDX:\n%s", out)
+	}
+
+	// A damaged footer checksum at the end of a dynamic VHD.
+	b, err := os.ReadFile(dyn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-512+64] ^= 0xff
+	bad := filepath.Join(dir, "bad.vhd")
+	if err := os.WriteFile(bad, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = mustRun(t, 1, "check", bad)
+	if !strings.Contains(out, "error") || !strings.HasSuffix(out, "found\n") {
+		t.Fatalf("check of a damaged VHD:\n%s", out)
+	}
+	var r struct {
+		Findings []struct {
+			Severity string `json:"severity"`
+			Offset   int64  `json:"offset"`
+			Rule     string `json:"rule"`
+		} `json:"findings"`
+		Errors int `json:"errors"`
+	}
+	out = mustRun(t, 1, "check", "--json", bad)
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("check --json is not JSON: %v\n%s", err, out)
+	}
+	if r.Errors == 0 || len(r.Findings) == 0 || r.Findings[0].Severity != "error" ||
+		r.Findings[0].Rule == "" {
+		t.Fatalf("check --json of a damaged VHD: %+v", r)
+	}
+	if after, _ := os.ReadFile(bad); !bytes.Equal(after, b) {
+		t.Fatal("check changed the file it checked")
+	}
+}
+
+func TestMap(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "in.img")
+	writeRaw(t, src, 8*mib, map[int64]byte{2 * mib: 1, 3 * mib: 2})
+	d := filepath.Join(dir, "d.vhdx")
+	mustRun(t, 0, "convert", "--block-size", "1M", src, d)
+	out := mustRun(t, 0, "map", d)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !strings.Contains(lines[0], "offset") ||
+		!strings.Contains(lines[2], "2097152") || !strings.Contains(lines[2], "data") {
+		t.Fatalf("map:\n%s", out)
+	}
+	var ext []struct {
+		Offset     int64  `json:"offset"`
+		Length     int64  `json:"length"`
+		State      string `json:"state"`
+		FileOffset int64  `json:"file_offset"`
+		Depth      int    `json:"depth"`
+	}
+	out = mustRun(t, 0, "map", "--json", d)
+	if err := json.Unmarshal([]byte(out), &ext); err != nil {
+		t.Fatalf("map --json is not JSON: %v\n%s", err, out)
+	}
+	var pos int64
+	for _, e := range ext {
+		if e.Offset != pos {
+			t.Fatalf("map --json has a gap at %d: %+v", pos, ext)
+		}
+		pos = e.Offset + e.Length
+	}
+	if pos != 8*mib || len(ext) != 3 || ext[1].State != "data" || ext[1].Length != 2*mib ||
+		ext[1].FileOffset <= 0 || ext[0].FileOffset != -1 {
+		t.Fatalf("map --json = %+v", ext)
+	}
+}
