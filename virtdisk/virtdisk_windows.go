@@ -1,6 +1,7 @@
 package virtdisk
 
 import (
+	"errors"
 	"fmt"
 	"syscall"
 	"unsafe"
@@ -20,12 +21,25 @@ import (
 // string parameter to ANSI bytes unless the DLL function's name ends in
 // W, and VirtDisk takes only wide strings (PCWSTR).
 
+// available reports, as an error wrapping [errors.ErrUnsupported], that
+// virtdisk.dll or the function p is missing (Windows editions without
+// VirtDisk); the generated calls would panic instead.
+func available(p *windows.LazyProc, op string) error {
+	if err := p.Find(); err != nil {
+		return &Error{Op: op, Err: errors.Join(err, errors.ErrUnsupported)}
+	}
+	return nil
+}
+
 // Handle is a VirtDisk handle; close it with [CloseHandle].
 type Handle = syscall.Handle
 
 // CreateVirtualDisk calls CreateVirtualDisk synchronously and returns
 // the new disk's handle.
 func CreateVirtualDisk(st *VirtualStorageType, path string, access, flags uint32, p *CreateParameters) (Handle, error) {
+	if err := available(procCreateVirtualDisk, "CreateVirtualDisk"); err != nil {
+		return 0, err
+	}
 	p16, err := syscall.UTF16PtrFromString(path)
 	if err != nil {
 		return 0, &Error{Op: "CreateVirtualDisk", Path: path, Err: err}
@@ -39,6 +53,9 @@ func CreateVirtualDisk(st *VirtualStorageType, path string, access, flags uint32
 
 // OpenVirtualDisk calls OpenVirtualDisk and returns the disk's handle.
 func OpenVirtualDisk(st *VirtualStorageType, path string, access, flags uint32, p *OpenParameters) (Handle, error) {
+	if err := available(procOpenVirtualDisk, "OpenVirtualDisk"); err != nil {
+		return 0, err
+	}
 	p16, err := syscall.UTF16PtrFromString(path)
 	if err != nil {
 		return 0, &Error{Op: "OpenVirtualDisk", Path: path, Err: err}
@@ -53,6 +70,9 @@ func OpenVirtualDisk(st *VirtualStorageType, path string, access, flags uint32, 
 // AttachVirtualDisk calls AttachVirtualDisk synchronously with no
 // security descriptor.
 func AttachVirtualDisk(h Handle, flags uint32, p *AttachParameters) error {
+	if err := available(procAttachVirtualDisk, "AttachVirtualDisk"); err != nil {
+		return err
+	}
 	if err := attachVirtualDisk(h, nil, flags, 0, p, nil); err != nil {
 		return &Error{Op: "AttachVirtualDisk", Err: err}
 	}
@@ -61,6 +81,9 @@ func AttachVirtualDisk(h Handle, flags uint32, p *AttachParameters) error {
 
 // DetachVirtualDisk calls DetachVirtualDisk.
 func DetachVirtualDisk(h Handle, flags uint32) error {
+	if err := available(procDetachVirtualDisk, "DetachVirtualDisk"); err != nil {
+		return err
+	}
 	if err := detachVirtualDisk(h, flags, 0); err != nil {
 		return &Error{Op: "DetachVirtualDisk", Err: err}
 	}
@@ -75,6 +98,9 @@ const maxPhysicalPath = 32 << 10
 // GetVirtualDiskPhysicalPath returns the path of the attached disk's
 // device, such as \\.\PhysicalDrive3.
 func GetVirtualDiskPhysicalPath(h Handle) (string, error) {
+	if err := available(procGetVirtualDiskPhysicalPath, "GetVirtualDiskPhysicalPath"); err != nil {
+		return "", err
+	}
 	n := uint32(256)
 	for {
 		buf := make([]uint16, n)
@@ -93,6 +119,9 @@ func GetVirtualDiskPhysicalPath(h Handle) (string, error) {
 
 // GetVirtualDiskInformation fills info, whose Version selects the item.
 func GetVirtualDiskInformation(h Handle, info *Info) error {
+	if err := available(procGetVirtualDiskInformation, "GetVirtualDiskInformation"); err != nil {
+		return err
+	}
 	size := uint32(unsafe.Sizeof(*info))
 	var used uint32
 	if err := getVirtualDiskInformation(h, &size, info, &used); err != nil {
@@ -103,6 +132,9 @@ func GetVirtualDiskInformation(h Handle, info *Info) error {
 
 // SetVirtualDiskInformation stores the item selected by info.Version.
 func SetVirtualDiskInformation(h Handle, info *Info) error {
+	if err := available(procSetVirtualDiskInformation, "SetVirtualDiskInformation"); err != nil {
+		return err
+	}
 	if err := setVirtualDiskInformation(h, info); err != nil {
 		return &Error{Op: fmt.Sprintf("SetVirtualDiskInformation(%d)", info.Version), Err: err}
 	}
