@@ -167,10 +167,10 @@ func AttachVhd(path string) error {
 	if err != nil {
 		return err
 	}
-	p := AttachVirtualDiskParameters{Version: 2}
-	err = AttachVirtualDisk(h, AttachVirtualDiskFlagPermanentLifetime, &p)
-	if cerr := CloseHandle(h); err == nil && cerr != nil {
-		err = fmt.Errorf("vhd: attach %s: close handle: %w", path, cerr)
+	p := virtdisk.AttachParameters{Version: 2}
+	err = virtdisk.AttachVirtualDisk(h, uint32(AttachVirtualDiskFlagPermanentLifetime), &p)
+	if cerr := CloseHandle(h); err == nil {
+		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("vhd: attach %s: %w", path, err)
@@ -193,11 +193,14 @@ func DetachVhd(path string) error {
 	if err != nil {
 		return err
 	}
-	err = DetachVirtualDisk(h)
-	if cerr := CloseHandle(h); err == nil && cerr != nil {
-		err = fmt.Errorf("vhd: detach %s: close handle: %w", path, cerr)
+	err = virtdisk.DetachVirtualDisk(h, uint32(DetachVirtualDiskFlagNone))
+	if cerr := CloseHandle(h); err == nil {
+		err = cerr
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("vhd: detach %s: %w", path, err)
+	}
+	return nil
 }
 
 // GetVirtualDiskPhysicalPath returns the device path of the attached
