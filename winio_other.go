@@ -72,11 +72,12 @@ func CloseHandle(h Handle) error {
 	handles.Lock()
 	e, ok := handles.m[h]
 	delete(handles.m, h)
+	attached := ok && e.attached
 	handles.Unlock()
 	if !ok {
 		return errBadHandle
 	}
-	if e.attached {
+	if attached {
 		return detachPath(e.path)
 	}
 	return nil

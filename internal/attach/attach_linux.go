@@ -104,9 +104,12 @@ func attach(st *State, r Request) (string, error) {
 	return dev, nil
 }
 
+// geteuid is os.Geteuid, replaced by tests.
+var geteuid = os.Geteuid
+
 // canAttach says why this process cannot attach, if it cannot.
 func canAttach(served bool) error {
-	if os.Geteuid() != 0 {
+	if geteuid() != 0 {
 		return fmt.Errorf("attach: loop devices need root: %w", errors.ErrUnsupported)
 	}
 	if _, err := os.Stat("/dev/loop-control"); err != nil {
@@ -156,13 +159,13 @@ func claim(dir, path string) error {
 	}
 	st, rerr := readState(dir)
 	if rerr == nil && st.live() {
-		return fmt.Errorf("attach: %s is already attached as %s: %w", path, st.Device, fs.ErrExist)
+		return fmt.Errorf("already attached as %s: %w", st.Device, fs.ErrExist)
 	}
 	// Another attach of the same disk may be under way: it has not
 	// recorded its device yet but its server (or it) is young.
 	if fi, err := os.Stat(dir); err == nil && time.Since(fi.ModTime()) < readyTimeout &&
 		(rerr != nil || (st.PID > 0 && alive(st.PID))) {
-		return fmt.Errorf("attach: %s is being attached by another process: %w", path, fs.ErrExist)
+		return fmt.Errorf("being attached by another process: %w", fs.ErrExist)
 	}
 	if err := cleanStale(dir); err != nil {
 		return err
@@ -403,7 +406,7 @@ func Find(target string) (*State, error) {
 	if devs := loopsBacking(path); len(devs) > 0 {
 		return &State{Path: path, Device: devs[0]}, nil
 	}
-	return nil, fmt.Errorf("attach: %s is not attached: %w", target, fs.ErrNotExist)
+	return nil, fmt.Errorf("%s is not attached: %w", target, fs.ErrNotExist)
 }
 
 func findDevice(dev string) (*State, error) {
@@ -420,7 +423,7 @@ func findDevice(dev string) (*State, error) {
 	if b := backingFile(dev); b != "" {
 		return &State{Path: b, Device: dev}, nil
 	}
-	return nil, fmt.Errorf("attach: %s is not attached: %w", dev, fs.ErrNotExist)
+	return nil, fmt.Errorf("%s is not attached: %w", dev, fs.ErrNotExist)
 }
 
 // Detach detaches target, a disk's path or its loop device. It fails

@@ -240,3 +240,22 @@ func TestServerFailsToOpen(t *testing.T) {
 		t.Errorf("state directory left behind: %v", err)
 	}
 }
+
+// TestNotRoot: without root, attaching fails with ErrUnsupported and
+// leaves nothing behind.
+func TestNotRoot(t *testing.T) {
+	t.Setenv("VHD_RUN_DIR", t.TempDir())
+	old := geteuid
+	geteuid = func() int { return 1000 }
+	defer func() { geteuid = old }()
+	p := image(t, 64<<10)
+	for _, direct := range []bool{true, false} {
+		_, err := Attach(Request{Path: p, Direct: direct, Size: 64 << 10})
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("direct=%v: %v, want ErrUnsupported", direct, err)
+		}
+	}
+	if ents, _ := os.ReadDir(runDir()); len(ents) != 0 {
+		t.Errorf("state left in %s: %v", runDir(), ents)
+	}
+}
