@@ -211,10 +211,9 @@ type logEntry struct {
 
 // decodeLogEntry decodes the log entry at the start of b (its EntryLength
 // bytes already unwrapped from the ring; bytes past them are ignored) and
-// checks every rule of a valid
-// entry in FORMATS.md 3.5.3 except the LogGuid comparison, which needs the
-// file header: callers compare the returned LogGUID themselves. logLength
-// bounds EntryLength.
+// checks every rule of a valid entry in FORMATS.md 3.5.3 except the
+// LogGuid comparison, which needs the file header: callers compare the
+// returned LogGUID themselves. logLength bounds EntryLength.
 func decodeLogEntry(b []byte, logLength uint32) (*logEntry, error) {
 	e, err := readLogEntry(bytes.NewReader(b), logLength, 0, nil, nil)
 	if err != nil {
@@ -252,40 +251,13 @@ func readLogEntry(r io.ReaderAt, logLength uint32, off int64, guid *[16]byte, bu
 		return nil, logCorrupt("log entry", "LogGuid", off+32,
 			"does not match the header's LogGuid")
 	}
-
-	// Descriptor sectors: the header checked that they fit.
-	take := func(n uint64) error {
-		if budget == nil {
-			return nil
-		}
-		if uint64(*budget) < n {
-			return errLogBudget
-		}
-		*budget -= int64(n)
-		return nil
+	descs, ds, err := readLogDescriptors(r, &h, first, off, budget)
+	if err != nil {
+		return nil, err
 	}
-	nDesc := logDescSectors(h.DescriptorCount)
-	descs := first
-	if nDesc > 1 {
-		if err := take((nDesc - 1) * logSectorSize); err != nil {
-			return nil, err
-		}
-		descs = make([]byte, nDesc*logSectorSize)
-		copy(descs, first)
-		if _, err := r.ReadAt(descs[logSectorSize:], logSectorSize); err != nil {
-			return nil, err
-		}
-	}
-	e := &logEntry{logEntryHeader: h}
-	ds := make([]logDescriptor, h.DescriptorCount)
+	nDesc := uint64(len(descs)) / logSectorSize
 	nData := uint64(0)
 	for i := range ds {
-		p := logEntryHeaderSize + i*logDescriptorSize
-		ds[i], err = decodeLogDescriptor(descs[p:p+logDescriptorSize],
-			h.SequenceNumber, off+int64(p))
-		if err != nil {
-			return nil, err
-		}
 		if !ds[i].Zero {
 			nData++
 		}
@@ -298,17 +270,17 @@ func readLogEntry(r io.ReaderAt, logLength uint32, off int64, guid *[16]byte, bu
 	}
 
 	// Data sectors, then the CRC over all EntryLength bytes.
-	if err := take(uint64(h.EntryLength) - nDesc*logSectorSize); err != nil {
+	if err := logTake(budget, uint64(h.EntryLength)-nDesc*logSectorSize); err != nil {
 		return nil, err
 	}
 	data := make([]byte, nData*logSectorSize)
-	dataOff := int64(nDesc) * logSectorSize
+	dataOff := int64(len(descs))
 	if _, err := r.ReadAt(data, dataOff); err != nil {
 		return nil, err
 	}
-	for k := uint64(0); k < nData; k++ {
-		err := checkLogDataSector(data[k*logSectorSize:][:logSectorSize],
-			h.SequenceNumber, off+dataOff+int64(k)*logSectorSize)
+	for k := int64(0); k < int64(len(data)); k += logSectorSize {
+		err := checkLogDataSector(data[k:][:logSectorSize],
+			h.SequenceNumber, off+dataOff+k)
 		if err != nil {
 			return nil, err
 		}
@@ -321,22 +293,67 @@ func readLogEntry(r io.ReaderAt, logLength uint32, off int64, guid *[16]byte, bu
 		return nil, logCorrupt("log entry", "Checksum", off+4,
 			"CRC-32C is %#08x, computed %#08x", h.Checksum, crc)
 	}
+	return &logEntry{logEntryHeader: h, Updates: logEntryUpdates(ds, data)}, nil
+}
 
-	// Build the updates in descriptor order.
-	e.Updates = make([]logUpdate, len(ds))
+// readLogDescriptors reads the descriptor sectors of the entry whose
+// header h was decoded from first (the header checked that they fit in
+// EntryLength) and decodes every descriptor. It returns the sectors and
+// the descriptors.
+func readLogDescriptors(r io.ReaderAt, h *logEntryHeader, first []byte, off int64, budget *int64) ([]byte, []logDescriptor, error) {
+	nDesc := logDescSectors(h.DescriptorCount)
+	descs := first
+	if nDesc > 1 {
+		if err := logTake(budget, (nDesc-1)*logSectorSize); err != nil {
+			return nil, nil, err
+		}
+		descs = make([]byte, nDesc*logSectorSize)
+		copy(descs, first)
+		if _, err := r.ReadAt(descs[logSectorSize:], logSectorSize); err != nil {
+			return nil, nil, err
+		}
+	}
+	ds := make([]logDescriptor, h.DescriptorCount)
+	for i := range ds {
+		p := logEntryHeaderSize + i*logDescriptorSize
+		var err error
+		ds[i], err = decodeLogDescriptor(descs[p:p+logDescriptorSize],
+			h.SequenceNumber, off+int64(p))
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return descs, ds, nil
+}
+
+// logEntryUpdates turns an entry's descriptors into updates, in order;
+// data holds one sector per data descriptor.
+func logEntryUpdates(ds []logDescriptor, data []byte) []logUpdate {
+	ups := make([]logUpdate, len(ds))
 	k := 0
 	for i := range ds {
 		d := &ds[i]
-		u := logUpdate{Offset: int64(d.FileOffset)}
+		ups[i].Offset = int64(d.FileOffset)
 		if d.Zero {
-			u.ZeroLength = int64(d.ZeroLength)
-		} else {
-			u.Data = logDataUpdate(d, data[k*logSectorSize:][:logSectorSize])
-			k++
+			ups[i].ZeroLength = int64(d.ZeroLength)
+			continue
 		}
-		e.Updates[i] = u
+		ups[i].Data = logDataUpdate(d, data[k*logSectorSize:][:logSectorSize])
+		k++
 	}
-	return e, nil
+	return ups
+}
+
+// logTake takes n bytes from a scan budget (nil: unlimited).
+func logTake(budget *int64, n uint64) error {
+	if budget == nil {
+		return nil
+	}
+	if uint64(*budget) < n {
+		return errLogBudget
+	}
+	*budget -= int64(n)
+	return nil
 }
 
 // errLogBudget stops a scan that would read far more than the log holds.
@@ -426,7 +443,7 @@ func readLog(r io.ReaderAt, logOffset int64, logLength uint32, logGUID [16]byte,
 		ring:   logRing{r: r, off: logOffset, length: logLength},
 		guid:   logGUID,
 		seen:   make(map[uint32]*logEntry),
-		budget: 4*int64(logLength) + 64<<20,
+		budget: logScanBudget(logLength),
 	}
 	entries, err := sc.find()
 	if err != nil {
@@ -454,6 +471,14 @@ func readLog(r io.ReaderAt, logOffset int64, logLength uint32, logGUID [16]byte,
 	return seq, nil
 }
 
+// logScanBudget is how many bytes past header sectors one search may
+// read. The entries of a log written in ring order do not overlap, so
+// their bodies add up to about one log length; entries whose padding
+// covers other headers could otherwise make the search quadratic.
+func logScanBudget(logLength uint32) int64 {
+	return 4*int64(logLength) + 64<<20
+}
+
 // logScan is the state of one search for the active sequence.
 type logScan struct {
 	ring   logRing
@@ -476,11 +501,11 @@ func (sc *logScan) entryAt(p uint32) (*logEntry, error) {
 	case errors.As(err, &ce):
 		e = nil
 	case errors.Is(err, errLogBudget):
-		// Valid entries never overlap, so only crafted logs whose
-		// entries pad over each other get here.
+		// Entries that writers produce do not overlap, so only
+		// crafted logs whose padding covers other headers get here.
 		return nil, logCorrupt("log", "", sc.ring.off,
 			"overlapping entries need more than %d bytes of reads",
-			4*int64(sc.ring.length)+64<<20)
+			logScanBudget(sc.ring.length))
 	case err != nil:
 		return nil, err
 	}

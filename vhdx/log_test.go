@@ -837,7 +837,7 @@ func TestReadLogOverlappingHeaders(t *testing.T) {
 				t.Fatalf("got %v, want ErrCorrupt", err)
 			}
 			// Header sectors, plus the scan budget.
-			if limit := int64(L + 4*L + 64<<20); r.n > limit {
+			if limit := L + logScanBudget(L); r.n > limit {
 				t.Fatalf("read %d bytes from a %d-byte log", r.n, L)
 			}
 		})
