@@ -84,17 +84,38 @@ func TestBlockSizeOverflow(t *testing.T) {
 }
 
 // TestCreateDiffVhd: the child reads through to the parent, and writes
-// to the child leave the parent alone.
+// to the child leave the parent alone. The paths are relative to the
+// working directory, as callers of go-winio often pass them, and the
+// child is in another directory. The extension picks VHDX or VHD.
 func TestCreateDiffVhd(t *testing.T) {
-	winioNeedFormat(t, FormatVHDX)
-	dir := t.TempDir()
-	base := filepath.Join(dir, "base.vhdx")
-	child := filepath.Join(dir, "child.vhdx")
-	if err := CreateVhdx(base, 1, 1); err != nil {
+	for _, c := range []struct {
+		format Format
+		ext    string
+		qemu   string
+	}{{FormatVHDX, ".vhdx", "vhdx"}, {FormatVHD, ".vhd", "vpc"}} {
+		t.Run(c.qemu, func(t *testing.T) {
+			winioNeedFormat(t, c.format)
+			t.Chdir(t.TempDir())
+			if err := os.Mkdir("sub", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			base := "base" + c.ext
+			child := filepath.Join("sub", "child"+c.ext)
+			winioDiffChain(t, c.format, base, child)
+			if c.format == FormatVHDX {
+				testutil.Run(t, "qemu-img", "check", "-f", "vhdx", base)
+			}
+		})
+	}
+}
+
+func winioDiffChain(t *testing.T, format Format, base, child string) {
+	t.Helper()
+	if err := CreateVhdx(base, 1, 2); err != nil {
 		t.Fatal(err)
 	}
 	winioWriteAt(t, base, []byte("parent data"), 5<<20+3)
-	if err := CreateDiffVhd(child, base, 1); err != nil {
+	if err := CreateDiffVhd(child, base, 2); err != nil {
 		t.Fatal(err)
 	}
 	d, err := Open(child, nil)
@@ -102,8 +123,8 @@ func TestCreateDiffVhd(t *testing.T) {
 		t.Fatal(err)
 	}
 	info := d.Info()
-	if info.Type != TypeDifferencing || info.Parent == nil || info.VirtualSize != 1<<30 {
-		t.Errorf("child Info: type %v parent %v size %d", info.Type, info.Parent != nil, info.VirtualSize)
+	if info.Format != format || info.Type != TypeDifferencing || info.Parent == nil || info.VirtualSize != 1<<30 {
+		t.Errorf("child Info: %v %v parent %v size %d", info.Format, info.Type, info.Parent != nil, info.VirtualSize)
 	}
 	got := make([]byte, 11)
 	if _, err := d.ReadAt(got, 5<<20+3); err != nil || string(got) != "parent data" {
@@ -121,7 +142,6 @@ func TestCreateDiffVhd(t *testing.T) {
 	if got := winioReadAt(t, base, 5<<20+3, 11); got != "parent data" {
 		t.Errorf("parent after child write reads %q", got)
 	}
-	testutil.Run(t, "qemu-img", "check", "-f", "vhdx", base)
 }
 
 func winioWriteAt(t *testing.T, path string, b []byte, off int64) {
