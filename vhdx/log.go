@@ -627,7 +627,8 @@ func (lw *logWriter) append(updates []logUpdate, flushedFileOffset, lastFileOffs
 		return err
 	}
 	if uint64(len(b))+uint64(lw.last) > uint64(lw.length) {
-		return fmt.Errorf("vhdx: log entry of %d bytes does not fit in a %d-byte log beside the previous %d-byte entry: %w",
+		return fmt.Errorf("vhdx: log entry of %d bytes does not fit "+
+			"in a %d-byte log beside the previous %d-byte entry: %w",
 			len(b), lw.length, lw.last, vdisk.ErrInvalidArgument)
 	}
 
@@ -651,7 +652,8 @@ func (lw *logWriter) append(updates []logUpdate, flushedFileOffset, lastFileOffs
 // 3.5.2) carrying updates in order: a data descriptor and data sector for
 // each data update, a zero descriptor for each zero range. tail is the
 // log offset of the sequence's first entry. The checksum is computed last.
-func encodeLogEntry(updates []logUpdate, seq uint64, tail uint32, guid [16]byte, flushedFileOffset, lastFileOffset uint64) ([]byte, error) {
+func encodeLogEntry(updates []logUpdate, seq uint64, tail uint32,
+	guid [16]byte, flushedFileOffset, lastFileOffset uint64) ([]byte, error) {
 	if guid == ([16]byte{}) {
 		return nil, fmt.Errorf("vhdx: log entry with a zero LogGuid: %w",
 			vdisk.ErrInvalidArgument)
