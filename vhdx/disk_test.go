@@ -1,0 +1,209 @@
+package vhdx
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/vhdkit/vhd/internal/testfile"
+	"github.com/vhdkit/vhd/internal/vdisk"
+)
+
+// TestConcurrentReadWrite runs many readers over a stable region while
+// a writer fills other blocks; run it with -race.
+func TestConcurrentReadWrite(t *testing.T) {
+	mem := testfile.NewMem()
+	const size = 64 * miB
+	d, err := CreateFile(mem, "", &vdisk.CreateOptions{Size: size, BlockSize: miB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stable := bytes.Repeat([]byte("stable!"), 8*miB/7)
+	if _, err := d.WriteAt(stable, 0); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, 16)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			buf := make([]byte, 256*kiB)
+			for range 200 {
+				off := rng.Int64N(int64(len(stable) - len(buf)))
+				n := 1 + rng.IntN(len(buf))
+				if _, err := d.ReadAt(buf[:n], off); err != nil {
+					errc <- err
+					return
+				}
+				if !bytes.Equal(buf[:n], stable[off:off+int64(n)]) {
+					errc <- errors.New("stable region changed under concurrent writes")
+					return
+				}
+				if _, err := d.ReadAt(buf[:n], 32*miB+off); err != nil {
+					errc <- err
+					return
+				}
+				if _, err := d.Map(off, int64(n)); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := bytes.Repeat([]byte{byte(w + 1)}, 300*kiB)
+			for i := range 20 {
+				if _, err := d.WriteAt(p, 16*miB+int64(w)*24*miB+int64(i)*333*kiB); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, mem, "", nil)
+}
+
+// TestReadWriteEdges covers the ReadAt/WriteAt contract at the edges.
+func TestReadWriteEdges(t *testing.T) {
+	mem := testfile.NewMem()
+	const size = 4*miB + 4096
+	d, err := CreateFile(mem, "", &vdisk.CreateOptions{Size: size, BlockSize: miB, LogicalSectorSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newModel(size)
+	// Unaligned single bytes and a sector-straddling write.
+	for _, w := range []struct {
+		off int64
+		p   []byte
+	}{{1, []byte{7}}, {4095, []byte{1, 2}}, {miB - 3, []byte("across a block")}, {size - 1, []byte{9}}} {
+		if n, err := d.WriteAt(w.p, w.off); err != nil || n != len(w.p) {
+			t.Fatalf("write at %d: %d, %v", w.off, n, err)
+		}
+		m.write(w.p, w.off)
+	}
+	m.compareDisk(t, d)
+	// Past the end.
+	buf := make([]byte, 10)
+	if n, err := d.ReadAt(buf, size-4); n != 4 || err != io.EOF {
+		t.Errorf("read across the end: %d, %v", n, err)
+	}
+	if _, err := d.ReadAt(buf, size); err != io.EOF {
+		t.Errorf("read at the end: %v", err)
+	}
+	if _, err := d.WriteAt(buf, size-4); !errors.Is(err, vdisk.ErrOutOfRange) {
+		t.Errorf("write across the end: %v", err)
+	}
+	if _, err := d.Map(0, size+1); !errors.Is(err, vdisk.ErrOutOfRange) {
+		t.Errorf("map past the end: %v", err)
+	}
+	// Zero writes into an unallocated block allocate nothing.
+	before := d.Info().AllocatedBytes
+	if _, err := d.WriteAt(make([]byte, miB), 2*miB); err != nil {
+		t.Fatal(err)
+	}
+	if after := d.Info().AllocatedBytes; after != before {
+		t.Errorf("zero write allocated: %d -> %d", before, after)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.ReadAt(buf, 0); !errors.Is(err, vdisk.ErrClosed) {
+		t.Errorf("read after close: %v", err)
+	}
+	// Reopen read-only: content, map, and no writes.
+	d, err = OpenFile(mem, "", &vdisk.OpenOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.compareDisk(t, d)
+	exts, err := d.Map(0, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []vdisk.ExtentState{vdisk.Data, vdisk.Unallocated, vdisk.Data}
+	if len(exts) != 3 {
+		t.Fatalf("extents %+v", exts)
+	}
+	for i, e := range exts {
+		if e.State != want[i] {
+			t.Errorf("extent %d: %+v", i, e)
+		}
+	}
+	writes := mem.Writes
+	if _, err := d.WriteAt(buf, 0); !errors.Is(err, vdisk.ErrReadOnly) {
+		t.Errorf("write to read-only: %v", err)
+	}
+	d.Close()
+	if mem.Writes != writes {
+		t.Error("read-only disk was written")
+	}
+}
+
+// TestCreateOptions rejects invalid options with ErrInvalidArgument.
+func TestCreateOptions(t *testing.T) {
+	for _, o := range []vdisk.CreateOptions{
+		{Size: 0},
+		{Size: 1 << 50},
+		{Size: 1000},
+		{Size: 4*miB + 512, LogicalSectorSize: 4096},
+		{Size: miB, BlockSize: 3 * miB},
+		{Size: miB, BlockSize: 512 * miB},
+		{Size: miB, LogicalSectorSize: 1024},
+		{Size: miB, PhysicalSectorSize: 2048},
+		{Size: miB, Type: vdisk.TypeDifferencing},
+		{Size: miB, Type: vdisk.TypeFixed, Parent: "x.vhdx"},
+	} {
+		_, err := CreateFile(testfile.NewMem(), "", &o)
+		if !errors.Is(err, vdisk.ErrInvalidArgument) {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+}
+
+// TestMaxSize creates and reopens 64 TiB disks with the smallest and
+// largest block sizes (BAT of 512 MiB and 2 MiB).
+func TestMaxSize(t *testing.T) {
+	blocks := []uint32{256 * miB, 32 * miB}
+	if !testing.Short() {
+		blocks = append(blocks, miB)
+	}
+	for _, bs := range blocks {
+		path := filepath.Join(t.TempDir(), "max.vhdx")
+		d, err := Create(path, &vdisk.CreateOptions{Size: maxVirtualSize, BlockSize: bs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := []byte("end of a 64 TiB disk")
+		if _, err := d.WriteAt(p, maxVirtualSize-int64(len(p))); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		d, err = Open(path, &vdisk.OpenOptions{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(p))
+		if _, err := d.ReadAt(got, maxVirtualSize-int64(len(p))); err != nil || !bytes.Equal(got, p) {
+			t.Errorf("block %d: read %q, %v", bs, got, err)
+		}
+		d.Close()
+	}
+}
