@@ -365,6 +365,14 @@ func decodeParentLocator(b []byte, off int64) (*ParentLocator, error) {
 	if _, ok := pl.Get("parent_linkage"); !ok {
 		return nil, corrupt(name, "", off, "no parent_linkage entry")
 	}
+	hasPath := false
+	for _, k := range []string{"relative_path", "volume_path", "absolute_win32_path"} {
+		_, ok := pl.Get(k)
+		hasPath = hasPath || ok
+	}
+	if !hasPath {
+		return nil, corrupt(name, "", off, "no path entry")
+	}
 	return pl, nil
 }
 
