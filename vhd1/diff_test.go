@@ -2,13 +2,16 @@ package vhd1
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/vhdkit/vhd/internal/testutil"
 	"github.com/vhdkit/vhd/internal/vdisk"
 )
 
@@ -287,4 +290,32 @@ func TestParentResolution(t *testing.T) {
 
 func contains(s, sub string) bool {
 	return len(sub) == 0 || len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))
+}
+
+// TestDifferencingVhdimount mounts our top disk with libvhdi's
+// vhdimount, which finds the parents itself through the locators and
+// parent names we wrote, and exposes one file per layer (vhdi1 the
+// base ... vhdi3 the top).
+func TestDifferencingVhdimount(t *testing.T) {
+	testutil.Tool(t, "vhdimount")
+	fusermount := testutil.Tool(t, "fusermount")
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("vhdimount needs root or a user-mountable FUSE here")
+	}
+	const size = 9<<20 + 512
+	paths, models := chain(t, t.TempDir(), size, 2<<20, 4096)
+	mnt := t.TempDir()
+	testutil.Run(t, "vhdimount", paths[2], mnt)
+	t.Cleanup(func() { exec.Command(fusermount, "-u", mnt).Run() })
+	for i, m := range models {
+		f, err := os.Open(filepath.Join(mnt, fmt.Sprintf("vhdi%d", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.compare(t, fmt.Sprintf("vhdimount layer %d", i+1), f)
+		f.Close()
+	}
 }

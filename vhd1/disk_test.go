@@ -160,3 +160,44 @@ func TestConcurrentAccess(t *testing.T) {
 	wg.Wait()
 	m.compareAt(t, "after concurrent writes", d)
 }
+
+// TestSectorRuns compares sectorRuns with a sector-by-sector walk over
+// random bitmaps and ranges (MSB-first bits, FORMATS.md 2.8).
+func TestSectorRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for it := range 2000 {
+		bm := make([]byte, 16) // 128 sectors
+		for i := range bm {
+			switch rng.IntN(3) {
+			case 0:
+				bm[i] = 0xFF
+			case 1:
+				bm[i] = byte(rng.Uint32())
+			}
+		}
+		in := rng.Int64N(128 * 512)
+		n := rng.Int64N(128*512-in) + 1
+		got := make([]bool, n)
+		covered := in
+		sectorRuns(bm, in, n, func(a, b int64, set bool) error {
+			if a != covered || b <= a {
+				t.Fatalf("it %d: run [%d, %d) after %d", it, a, b, covered)
+			}
+			for x := a; x < b; x++ {
+				got[x-in] = set
+			}
+			covered = b
+			return nil
+		})
+		if covered != in+n {
+			t.Fatalf("it %d: runs end at %d, want %d", it, covered, in+n)
+		}
+		for x := in; x < in+n; x++ {
+			s := x / 512
+			want := bm[s/8]>>(7-s%8)&1 == 1
+			if got[x-in] != want {
+				t.Fatalf("it %d: byte %d (sector %d) = %v, want %v", it, x, s, got[x-in], want)
+			}
+		}
+	}
+}

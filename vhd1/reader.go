@@ -377,6 +377,14 @@ func sectorRuns(bm []byte, in, n int64, fn func(a, b int64, set bool) error) err
 	a := in
 	set := bitSet(bm, a/SectorSize)
 	for s := a/SectorSize + 1; s*SectorSize < end; s++ {
+		// Skip whole bytes that continue the run.
+		for s%8 == 0 && (s+8)*SectorSize <= end &&
+			(set && bm[s/8] == 0xFF || !set && bm[s/8] == 0) {
+			s += 8
+		}
+		if s*SectorSize >= end {
+			break
+		}
 		if v := bitSet(bm, s); v != set {
 			if err := fn(a, s*SectorSize, set); err != nil {
 				return err

@@ -2,6 +2,7 @@ package vhd1
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/vhdkit/vhd/internal/vdisk"
 )
@@ -153,11 +154,15 @@ func (d *Disk) allocate(i, a int64, buf []byte) error {
 	data := start + d.bmSize
 	if dirty && d.footer.DiskType != DiskTypeDifferencing {
 		// An earlier allocation failed after writing here: the space
-		// past the old end is not known to be zero, so write the
-		// whole block.
-		full := make([]byte, bs)
-		copy(full[a:], buf)
-		buf, a = full, 0
+		// past the old end is not known to be zero, so zero the rest
+		// of the block.
+		if err := writeZeros(d.f, data, a); err != nil {
+			return err
+		}
+		tail := a + int64(len(buf))
+		if err := writeZeros(d.f, data+tail, bs-tail); err != nil {
+			return err
+		}
 	}
 	if _, err := d.f.WriteAt(buf, data+a); err != nil {
 		return err
@@ -195,6 +200,19 @@ func (d *Disk) allocate(i, a int64, buf []byte) error {
 			return err
 		}
 		d.copyStale = false
+	}
+	return nil
+}
+
+// writeZeros writes n zero bytes at off in bounded chunks.
+func writeZeros(w io.WriterAt, off, n int64) error {
+	zero := make([]byte, min(n, 1<<20))
+	for n > 0 {
+		k := min(n, int64(len(zero)))
+		if _, err := w.WriteAt(zero[:k], off); err != nil {
+			return err
+		}
+		off, n = off+k, n-k
 	}
 	return nil
 }
