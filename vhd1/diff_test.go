@@ -319,3 +319,72 @@ func TestDifferencingVhdimount(t *testing.T) {
 		f.Close()
 	}
 }
+
+// TestCreatedDifferencingFields checks what a new child records about
+// its parent (FORMATS.md 2.5, 2.6, 2.10).
+func TestCreatedDifferencingFields(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "p", "base.vhd")
+	child := filepath.Join(dir, "c", "child.vhd")
+	os.Mkdir(filepath.Dir(base), 0o755)
+	os.Mkdir(filepath.Dir(child), 0o755)
+	p, err := Create(base, &vdisk.CreateOptions{Type: vdisk.TypeDynamic, Size: 3 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := p.Footer().UniqueID
+	p.Close()
+	fi, _ := os.Stat(base)
+	c, err := Create(child, &vdisk.CreateOptions{Parent: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	raw := fileBytes(t, child)
+	h, err := DecodeDynamicHeader(raw[512:1536], 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.ParentUniqueID != pid {
+		t.Error("Parent Unique Id is not the parent's Unique Id")
+	}
+	if h.ParentTimeStamp != TimeStamp(fi.ModTime()) {
+		t.Errorf("Parent Time Stamp %d, parent mtime %d", h.ParentTimeStamp, TimeStamp(fi.ModTime()))
+	}
+	if h.ParentName() != "base.vhd" {
+		t.Errorf("Parent Unicode Name %q", h.ParentName())
+	}
+	abs, _ := filepath.Abs(base)
+	want := map[PlatformCode]string{
+		PlatformW2ru: `.\..\p\base.vhd`,
+		PlatformW2ku: windowsPath(abs),
+	}
+	for _, l := range h.ParentLocators {
+		if l.PlatformCode == PlatformNone {
+			continue
+		}
+		w, ok := want[l.PlatformCode]
+		if !ok {
+			t.Errorf("unexpected locator %v", l.PlatformCode)
+			continue
+		}
+		delete(want, l.PlatformCode)
+		if l.PlatformDataSpace%512 != 0 || l.PlatformDataSpace < l.PlatformDataLength ||
+			l.PlatformDataOffset%512 != 0 {
+			t.Errorf("%v: space %d length %d offset %d", l.PlatformCode,
+				l.PlatformDataSpace, l.PlatformDataLength, l.PlatformDataOffset)
+		}
+		data := raw[l.PlatformDataOffset : l.PlatformDataOffset+uint64(l.PlatformDataLength)]
+		if s, err := LocatorPath(l.PlatformCode, data); err != nil || s != w {
+			t.Errorf("%v = %q, %v; want %q", l.PlatformCode, s, err, w)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("missing locators %v", want)
+	}
+	ft := mustFooter(t, raw)
+	if ft.DiskType != DiskTypeDifferencing || ft.CurrentSize != 3<<20 {
+		t.Errorf("footer type %v size %d", ft.DiskType, ft.CurrentSize)
+	}
+	checkClean(t, child, nil)
+}
