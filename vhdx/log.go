@@ -648,6 +648,21 @@ func (lw *logWriter) append(updates []logUpdate, flushedFileOffset, lastFileOffs
 	return nil
 }
 
+// logMaxDataUpdates returns how many 4 KiB data updates one entry may
+// carry so that every entry fits in half of a logLength-byte log. Two
+// consecutive entries then always fit side by side, which append requires
+// (it never overwrites the previous entry). It is 0 when the log is too
+// small for that.
+func logMaxDataUpdates(logLength uint32) int {
+	half := uint64(logLength) / 2 / logSectorSize // sectors per entry
+	// n data updates take n + ceil((n+2)/128) sectors.
+	n := half * logDescPerSector / (logDescPerSector + 1)
+	for n > 0 && n+logDescSectors(uint32(n)) > half {
+		n--
+	}
+	return int(n)
+}
+
 // encodeLogEntry returns the bytes of one log entry (FORMATS.md 3.5.1,
 // 3.5.2) carrying updates in order: a data descriptor and data sector for
 // each data update, a zero descriptor for each zero range. tail is the

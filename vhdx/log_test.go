@@ -489,6 +489,38 @@ func TestLogAppendInvalid(t *testing.T) {
 	}
 }
 
+// TestLogMaxDataUpdates appends entries of the largest size
+// logMaxDataUpdates allows, one after another, and checks that one more
+// data update would not fit in half the log.
+func TestLogMaxDataUpdates(t *testing.T) {
+	for _, L := range []uint32{8 << 10, 12 << 10, 1 << 20, 3 << 20, 64 << 20} {
+		n := logMaxDataUpdates(L)
+		sectors := func(n int) uint32 {
+			return uint32(n) + uint32(logDescSectors(uint32(n)))
+		}
+		if sectors(n)*logSectorSize > L/2 || sectors(n+1)*logSectorSize <= L/2 {
+			t.Fatalf("log %d: %d data updates (%d sectors) is not the largest fitting half",
+				L, n, sectors(n))
+		}
+		if n == 0 {
+			continue
+		}
+		ups := make([]logUpdate, n)
+		for i := range ups {
+			ups[i] = logUpdate{Offset: int64(i) * logSectorSize, Data: logPage(byte(i))}
+		}
+		lw := newLogWriter(&logMemFile{}, 0, L, testLogGUID)
+		for i := range 5 {
+			if err := lw.append(ups, 0, 0); err != nil {
+				t.Fatalf("log %d, entry %d of %d updates: %v", L, i, n, err)
+			}
+		}
+	}
+	if n := logMaxDataUpdates(4 << 10); n != 0 {
+		t.Fatalf("4 KiB log allows %d updates", n)
+	}
+}
+
 // TestLogAppendTornWrite cuts every append's write short, as a crash
 // would, and checks that replay then still finds the previous entry.
 func TestLogAppendTornWrite(t *testing.T) {
