@@ -765,11 +765,13 @@ func TestLogDecodeQemuEntries(t *testing.T) {
 // zero descriptor over garbage and a BAT update.
 func TestLogQemuReplaysOurEntry(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		at   uint32 // where logWriter puts the entry
+		name   string
+		at     uint32 // where logWriter puts the entry
+		damage bool   // flip a data byte: qemu must then ignore the entry
 	}{
-		{"start of ring", 0},
-		{"wrapped over ring end", 1<<20 - logSectorSize},
+		{"start of ring", 0, false},
+		{"wrapped over ring end", 1<<20 - logSectorSize, false},
+		{"control: bad checksum", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := qemuVHDX(t, "8M")
@@ -805,6 +807,9 @@ func TestLogQemuReplaysOurEntry(t *testing.T) {
 				t.Fatal(err)
 			}
 			file = f.Bytes()
+			if tc.damage {
+				file[h.logOffset+logSectorSize+100] ^= 1
+			}
 			logTestSetGUID(file, guid)
 			if err := os.WriteFile(path, file, 0o644); err != nil {
 				t.Fatal(err)
@@ -817,7 +822,7 @@ func TestLogQemuReplaysOurEntry(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if g := logTestHeaders(t, after)[0].logGUID; g != ([16]byte{}) {
+			if g := logTestHeaders(t, after)[0].logGUID; g != ([16]byte{}) && !tc.damage {
 				t.Fatalf("LogGuid still %x after qemu opened the file", g)
 			}
 			raw := filepath.Join(t.TempDir(), "out.raw")
@@ -826,8 +831,12 @@ func TestLogQemuReplaysOurEntry(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The control case shows that qemu checks what we
+			// encoded: without a valid entry, block 2 stays ZERO.
 			want := make([]byte, 8<<20)
-			copy(want[2<<20:], page)
+			if !tc.damage {
+				copy(want[2<<20:], page)
+			}
 			if !bytes.Equal(got, want) {
 				for i := range got {
 					if got[i] != want[i] {
