@@ -14,6 +14,7 @@ import (
 	"github.com/vhdkit/vhd/internal/attach"
 	"github.com/vhdkit/vhd/internal/vdisk"
 	"github.com/vhdkit/vhd/vhd1"
+	"github.com/vhdkit/vhd/vhdx"
 )
 
 // Handle names a disk opened by [OpenVirtualDisk],
@@ -412,9 +413,13 @@ func GetVirtualDiskIdentifier(vhdPath string) (guid.GUID, error) {
 // VHD: the footer at the end of the file is rewritten and synced, then
 // the copy at offset 0 of a dynamic or differencing disk.
 //
+// VHDX: the Virtual Disk ID metadata item is rewritten by package vhdx
+// (through its log) when it offers SetVirtualDiskID.
+//
 // BUG(vhdkit): setting the Virtual Disk ID of a VHDX returns an error
-// wrapping errors.ErrUnsupported: the metadata item must be rewritten
-// through the VHDX log, which package vhdx does not offer yet.
+// wrapping errors.ErrUnsupported until *vhdx.Disk has a method
+// SetVirtualDiskID(guid.GUID) error: the metadata item must be rewritten
+// through the VHDX log, which only package vhdx can do safely.
 func SetVirtualDiskIdentifier(vhdPath string, identifier guid.GUID) error {
 	if err := setIdentifier(vhdPath, identifier); err != nil {
 		return fmt.Errorf("vhd: set identifier of %s: %w", vhdPath, err)
@@ -429,7 +434,7 @@ func setIdentifier(path string, id guid.GUID) error {
 	}
 	switch f {
 	case FormatVHDX:
-		return vdisk.Unsupportedf("setting the Virtual Disk ID of a VHDX")
+		return setVHDXIdentifier(path, id)
 	case FormatVHD:
 	default:
 		return fmt.Errorf("%w: %v disks have no identifier", vdisk.ErrInvalidArgument, f)
@@ -450,6 +455,31 @@ func setIdentifier(path string, id guid.GUID) error {
 	}
 	footer.UniqueID = id.ToArray()
 	return writeVHDFooters(path, &footer)
+}
+
+// vhdxIDSetter is the method package vhdx is asked to provide for
+// [SetVirtualDiskIdentifier]: a logged rewrite of the Virtual Disk ID
+// metadata item of a disk opened read-write.
+type vhdxIDSetter interface {
+	SetVirtualDiskID(guid.GUID) error
+}
+
+// setVHDXIdentifier sets a VHDX's Virtual Disk ID through package vhdx,
+// or says that it cannot without opening the file for writing.
+func setVHDXIdentifier(path string, id guid.GUID) error {
+	if _, ok := any((*vhdx.Disk)(nil)).(vhdxIDSetter); !ok {
+		return vdisk.Unsupportedf("setting the Virtual Disk ID of a VHDX " +
+			"(package vhdx cannot rewrite metadata items yet)")
+	}
+	d, err := vhdx.Open(path, winioOpenOptions(false))
+	if err != nil {
+		return err
+	}
+	err = any(d).(vhdxIDSetter).SetVirtualDiskID(id)
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // writeVHDFooters writes footer over the footer at the end of the VHD at
