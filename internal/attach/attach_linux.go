@@ -445,14 +445,14 @@ func Detach(target string) error {
 	if st.Dir == "" {
 		return nil
 	}
-	var serr error
 	if st.Served {
-		serr = stopServer(st)
+		if err := stopServer(st); err != nil {
+			// Keep the directory and the server's log for the user;
+			// the next attach of the disk cleans it up.
+			return err
+		}
 	}
-	if err := os.RemoveAll(st.Dir); err != nil && serr == nil {
-		serr = err
-	}
-	return serr
+	return os.RemoveAll(st.Dir)
 }
 
 // Serve runs the server for the state directory dir: it opens the disk,

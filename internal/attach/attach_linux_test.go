@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -257,5 +258,45 @@ func TestNotRoot(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(runDir()); len(ents) != 0 {
 		t.Errorf("state left in %s: %v", runDir(), ents)
+	}
+}
+
+// TestServerKilled: when the server dies, Detach still frees the loop
+// device and the mount, reports that the disk was not closed, keeps the
+// log, and the disk can be attached again.
+func TestServerKilled(t *testing.T) {
+	needRoot(t, true)
+	p := image(t, 256<<10)
+	dev, err := Attach(Request{Path: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	detachCleanup(t, dev)
+	st, err := Find(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Kill(st.PID, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 200 && alive(st.PID); i++ {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := Detach(p); err == nil || !strings.Contains(err.Error(), "without closing") {
+		t.Errorf("detach after the server died: %v", err)
+	}
+	if backingFile(dev) != "" || isMountPoint(filepath.Join(st.Dir, mntDir)) {
+		t.Error("loop device or mount left after detach")
+	}
+	if _, err := os.Stat(filepath.Join(st.Dir, logFile)); err != nil {
+		t.Errorf("server log not kept: %v", err)
+	}
+	dev, err = Attach(Request{Path: p})
+	if err != nil {
+		t.Fatalf("attach after a dead server: %v", err)
+	}
+	detachCleanup(t, dev)
+	if err := Detach(dev); err != nil {
+		t.Fatal(err)
 	}
 }
