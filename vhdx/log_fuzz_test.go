@@ -30,21 +30,21 @@ func logFuzzRing(data []byte) []byte {
 
 // logFuzzSeed is a 12 KiB ring holding a two-entry sequence: a zero
 // descriptor at 0, then a data update and a zero range at 4 KiB whose
-// Tail is 0. Its LogGuid is testLogGUID.
+// Tail is 0. Its LogGuid is logTestGUID.
 func logFuzzSeed(t testing.TB) []byte {
 	page := make([]byte, logSectorSize)
 	copy(page, "leading!")
 	copy(page[100:], "middle of the page")
 	copy(page[4092:], "tail")
 	e1, err := encodeLogEntry([]logUpdate{{Offset: 1 << 20, ZeroLength: 8192}},
-		1, 0, testLogGUID, 4<<20, 4<<20)
+		1, 0, logTestGUID, 4<<20, 4<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e2, err := encodeLogEntry([]logUpdate{
 		{Offset: 2 << 20, Data: page},
 		{Offset: 3 << 20, ZeroLength: 4096},
-	}, 2, 0, testLogGUID, 4<<20, 5<<20)
+	}, 2, 0, logTestGUID, 4<<20, 5<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestLogFuzzSeed(t *testing.T) {
 		t.Fatalf("%s is stale; run go test -run TestLogFuzzSeed -update-log-seed", path)
 	}
 	ring := logFuzzRing(seed)
-	seq, err := readLog(bytes.NewReader(ring), 0, uint32(len(ring)), testLogGUID, 1<<40)
+	seq, err := readLog(bytes.NewReader(ring), 0, uint32(len(ring)), logTestGUID, 1<<40)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func FuzzLog(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ring := logFuzzRing(data)
-		guids := [][16]byte{testLogGUID}
+		guids := [][16]byte{logTestGUID}
 		if len(data) >= 48 {
 			guids = append(guids, [16]byte(data[32:48]))
 		}
@@ -175,12 +175,12 @@ func logFuzzReencode(t *testing.T, ups []logUpdate, L int) {
 		t.Fatalf("%d data bytes from a %d-byte log", dataBytes, L)
 	}
 	f := &logMemFile{}
-	lw := newLogWriter(f, 0, uint32(L), testLogGUID)
+	lw := newLogWriter(f, 0, uint32(L), logTestGUID)
 	if err := lw.append(ups, 0, 0); err != nil {
 		t.Fatalf("re-encoding %d updates: %v", len(ups), err)
 	}
 	f.b = append(f.b, make([]byte, L-len(f.b))...)
-	again, err := readLog(bytes.NewReader(f.b), 0, uint32(L), testLogGUID, 1<<40)
+	again, err := readLog(bytes.NewReader(f.b), 0, uint32(L), logTestGUID, 1<<40)
 	if err != nil {
 		t.Fatalf("re-encoded entry: %v", err)
 	}

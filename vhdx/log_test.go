@@ -16,8 +16,8 @@ import (
 )
 
 var (
-	testLogGUID  = [16]byte{0x11, 0x22, 0x33, 0x44, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
-	otherLogGUID = [16]byte{0xAA, 0xBB, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
+	logTestGUID  = [16]byte{0x11, 0x22, 0x33, 0x44, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	logOtherGUID = [16]byte{0xAA, 0xBB, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
 )
 
 // logPage returns a 4 KiB update whose bytes all differ from their
@@ -30,7 +30,7 @@ func logPage(seed byte) []byte {
 	return b
 }
 
-func sameUpdates(t *testing.T, got, want []logUpdate) {
+func logSameUpdates(t *testing.T, got, want []logUpdate) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("got %d updates, want %d", len(got), len(want))
@@ -54,7 +54,7 @@ func TestLogAppendReadLog(t *testing.T) {
 	if err := f.Truncate(4 << 20); err != nil {
 		t.Fatal(err)
 	}
-	lw := newLogWriter(f, logOff, logLen, testLogGUID)
+	lw := newLogWriter(f, logOff, logLen, logTestGUID)
 	wrapped := false
 	for i := 1; i <= 40; i++ {
 		// 1 descriptor sector + 2 data sectors = 12 KiB per entry, so
@@ -71,7 +71,7 @@ func TestLogAppendReadLog(t *testing.T) {
 		if lw.next < at {
 			wrapped = wrapped || lw.next != 0
 		}
-		seq, err := readLog(f, logOff, logLen, testLogGUID, 4<<20)
+		seq, err := readLog(f, logOff, logLen, logTestGUID, 4<<20)
 		if err != nil {
 			t.Fatalf("readLog after entry %d (at %d): %v", i, at, err)
 		}
@@ -80,7 +80,7 @@ func TestLogAppendReadLog(t *testing.T) {
 			t.Fatalf("entry %d: got head %d flushed %d last %d", i,
 				seq.HeadSequence, seq.FlushedFileOffset, seq.LastFileOffset)
 		}
-		sameUpdates(t, seq.Updates, ups)
+		logSameUpdates(t, seq.Updates, ups)
 	}
 	if !wrapped {
 		t.Fatal("no entry wrapped around the end of the ring")
@@ -109,7 +109,7 @@ func TestLogManyDescriptors(t *testing.T) {
 				ups = append(ups, logUpdate{Offset: off, Data: logPage(byte(i))})
 				nData++
 			}
-			b, err := encodeLogEntry(ups, 7, 0, testLogGUID, 0, 0)
+			b, err := encodeLogEntry(ups, 7, 0, logTestGUID, 0, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,21 +124,21 @@ func TestLogManyDescriptors(t *testing.T) {
 			if e.EntryLength != uint32(len(b)) || e.DescriptorCount != uint32(n) {
 				t.Fatalf("EntryLength %d DescriptorCount %d", e.EntryLength, e.DescriptorCount)
 			}
-			sameUpdates(t, e.Updates, ups)
+			logSameUpdates(t, e.Updates, ups)
 
 			// And through readLog on a 1 MiB log whose entry wraps.
 			ring := make([]byte, 1<<20)
 			at := len(ring) - 2*logSectorSize
-			b, err = encodeLogEntry(ups, 7, uint32(at), testLogGUID, 0, 0)
+			b, err = encodeLogEntry(ups, 7, uint32(at), logTestGUID, 0, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			logPut(ring, at, b)
-			seq, err := readLog(bytes.NewReader(ring), 0, uint32(len(ring)), testLogGUID, int64(len(ring)))
+			seq, err := readLog(bytes.NewReader(ring), 0, uint32(len(ring)), logTestGUID, int64(len(ring)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			sameUpdates(t, seq.Updates, ups)
+			logSameUpdates(t, seq.Updates, ups)
 		})
 	}
 }
@@ -178,7 +178,7 @@ func TestReadLogActiveSequence(t *testing.T) {
 		guid          [16]byte
 		edit          func([]byte) // damages the entry after encoding
 	}
-	good := testLogGUID
+	good := logTestGUID
 	torn := func(b []byte) { b[2*logSectorSize-1] ^= 1; logResum(b) } // SequenceLow
 	badCRC := func(b []byte) { b[100] ^= 0x40 }
 	tests := []struct {
@@ -213,7 +213,7 @@ func TestReadLogActiveSequence(t *testing.T) {
 		}, []int{2}},
 		{"stale GUID ignored", []placed{
 			{at: 0, seq: 2, tail: 0, guid: good},
-			{at: 64 << 10, seq: 8, tail: 64 << 10, guid: otherLogGUID},
+			{at: 64 << 10, seq: 8, tail: 64 << 10, guid: logOtherGUID},
 		}, []int{2}},
 		{"bad CRC ignored", []placed{
 			{at: 0, seq: 2, tail: 0, guid: good},
@@ -233,7 +233,7 @@ func TestReadLogActiveSequence(t *testing.T) {
 			{at: 8 << 10, seq: 5, tail: 0, guid: good},
 		}, []int{3}},
 		{"no valid entry", []placed{
-			{at: 0, seq: 2, tail: 0, guid: otherLogGUID},
+			{at: 0, seq: 2, tail: 0, guid: logOtherGUID},
 			{at: 64 << 10, seq: 8, tail: 64 << 10, guid: good, edit: badCRC},
 			{at: 128 << 10, seq: 9, tail: 128 << 10, guid: good, edit: torn},
 		}, nil},
@@ -270,7 +270,7 @@ func TestReadLogActiveSequence(t *testing.T) {
 				}
 				want = append(want, e.Updates...)
 			}
-			sameUpdates(t, seq.Updates, want)
+			logSameUpdates(t, seq.Updates, want)
 			if seq.HeadSequence != uint64(tc.want[len(tc.want)-1]) {
 				t.Fatalf("head sequence %d, want %d", seq.HeadSequence, tc.want[len(tc.want)-1])
 			}
@@ -282,14 +282,14 @@ func TestReadLogFileErrors(t *testing.T) {
 	// One valid entry whose FlushedFileOffset is 3 MiB, in a log at
 	// 1 MiB of a 2 MiB file.
 	b, err := encodeLogEntry([]logUpdate{{Offset: 0, ZeroLength: 4096}},
-		1, 0, testLogGUID, 3<<20, 3<<20)
+		1, 0, logTestGUID, 3<<20, 3<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	file := make([]byte, 2<<20)
 	copy(file[1<<20:], b)
 	r := bytes.NewReader(file)
-	if _, err := readLog(r, 1<<20, 1<<20, testLogGUID, 3<<20); err != nil {
+	if _, err := readLog(r, 1<<20, 1<<20, logTestGUID, 3<<20); err != nil {
 		t.Fatalf("file size 3 MiB: %v", err)
 	}
 	tests := []struct {
@@ -307,7 +307,7 @@ func TestReadLogFileErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := readLog(r, tc.off, tc.length, testLogGUID, tc.fileSize)
+			_, err := readLog(r, tc.off, tc.length, logTestGUID, tc.fileSize)
 			var ce *vdisk.CorruptError
 			if !errors.Is(err, vdisk.ErrCorrupt) || !errors.As(err, &ce) {
 				t.Fatalf("got %v, want a *vdisk.CorruptError", err)
@@ -320,10 +320,10 @@ func TestReadLogFileErrors(t *testing.T) {
 // as a corrupt or empty log.
 func TestReadLogIOError(t *testing.T) {
 	ring := make([]byte, 1<<20)
-	logPut(ring, 0, logEntryBytes(t, 1, 0, testLogGUID))
+	logPut(ring, 0, logEntryBytes(t, 1, 0, logTestGUID))
 	boom := errors.New("disk on fire")
 	r := logFailingReader{bytes.NewReader(ring), 4096, boom}
-	_, err := readLog(r, 0, 1<<20, testLogGUID, 1<<20)
+	_, err := readLog(r, 0, 1<<20, logTestGUID, 1<<20)
 	if !errors.Is(err, boom) || errors.Is(err, vdisk.ErrCorrupt) {
 		t.Fatalf("got %v, want the I/O error", err)
 	}
@@ -349,7 +349,7 @@ func TestDecodeLogEntryRules(t *testing.T) {
 		{Offset: 8 << 20, Data: logPage(1)},
 		{Offset: 9 << 20, ZeroLength: 1 << 20},
 	}
-	base, err := encodeLogEntry(ups, 0x1_0000_0002, 0, testLogGUID, 1<<20, 1<<20)
+	base, err := encodeLogEntry(ups, 0x1_0000_0002, 0, logTestGUID, 1<<20, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func TestDecodeLogEntryRules(t *testing.T) {
 	if err != nil {
 		t.Fatalf("padded entry: %v", err)
 	}
-	sameUpdates(t, e.Updates, ups)
+	logSameUpdates(t, e.Updates, ups)
 	padded[len(padded)-1] ^= 1
 	if _, err := decodeLogEntry(padded, 1<<20); !errors.Is(err, vdisk.ErrCorrupt) {
 		t.Fatalf("padding not covered by the checksum: %v", err)
@@ -441,15 +441,15 @@ func TestLogAppendInvalid(t *testing.T) {
 		logLen uint32
 		guid   [16]byte
 	}{
-		{"unaligned data offset", []logUpdate{{Offset: 512, Data: page}}, 1 << 20, testLogGUID},
-		{"short data", []logUpdate{{Offset: 0, Data: page[:4095]}}, 1 << 20, testLogGUID},
-		{"data and zero length", []logUpdate{{Offset: 0, Data: page, ZeroLength: 4096}}, 1 << 20, testLogGUID},
-		{"negative offset", []logUpdate{{Offset: -4096, ZeroLength: 4096}}, 1 << 20, testLogGUID},
-		{"unaligned zero length", []logUpdate{{Offset: 0, ZeroLength: 100}}, 1 << 20, testLogGUID},
-		{"zero range past int64", []logUpdate{{Offset: 1 << 62, ZeroLength: 1<<63 - 4096}}, 1 << 20, testLogGUID},
-		{"entry larger than log", []logUpdate{{Offset: 0, Data: page}}, 4096, testLogGUID},
+		{"unaligned data offset", []logUpdate{{Offset: 512, Data: page}}, 1 << 20, logTestGUID},
+		{"short data", []logUpdate{{Offset: 0, Data: page[:4095]}}, 1 << 20, logTestGUID},
+		{"data and zero length", []logUpdate{{Offset: 0, Data: page, ZeroLength: 4096}}, 1 << 20, logTestGUID},
+		{"negative offset", []logUpdate{{Offset: -4096, ZeroLength: 4096}}, 1 << 20, logTestGUID},
+		{"unaligned zero length", []logUpdate{{Offset: 0, ZeroLength: 100}}, 1 << 20, logTestGUID},
+		{"zero range past int64", []logUpdate{{Offset: 1 << 62, ZeroLength: 1<<63 - 4096}}, 1 << 20, logTestGUID},
+		{"entry larger than log", []logUpdate{{Offset: 0, Data: page}}, 4096, logTestGUID},
 		{"zero GUID", []logUpdate{{Offset: 0, Data: page}}, 1 << 20, [16]byte{}},
-		{"zero-length log", []logUpdate{{Offset: 0, Data: page}}, 0, testLogGUID},
+		{"zero-length log", []logUpdate{{Offset: 0, Data: page}}, 0, logTestGUID},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -472,7 +472,7 @@ func TestLogAppendInvalid(t *testing.T) {
 	// overwrite it and is refused, so a torn write cannot leave the log
 	// without a valid entry.
 	f := testfile.NewMem()
-	lw := newLogWriter(f, 0, 3*logSectorSize, testLogGUID)
+	lw := newLogWriter(f, 0, 3*logSectorSize, logTestGUID)
 	two := []logUpdate{{Offset: 0, Data: page}, {Offset: 4096, Data: logPage(1)}}
 	if err := lw.append(two, 0, 0); err != nil {
 		t.Fatal(err)
@@ -484,7 +484,7 @@ func TestLogAppendInvalid(t *testing.T) {
 	if !bytes.Equal(f.Bytes(), before) || lw.seq != 1 {
 		t.Fatal("refused append changed the log")
 	}
-	if seq, err := readLog(f, 0, 3*logSectorSize, testLogGUID, 3*logSectorSize); err != nil || seq.HeadSequence != 1 {
+	if seq, err := readLog(f, 0, 3*logSectorSize, logTestGUID, 3*logSectorSize); err != nil || seq.HeadSequence != 1 {
 		t.Fatalf("full-log entry: %v %+v", err, seq)
 	}
 }
@@ -509,7 +509,7 @@ func TestLogMaxDataUpdates(t *testing.T) {
 		for i := range ups {
 			ups[i] = logUpdate{Offset: int64(i) * logSectorSize, Data: logPage(byte(i))}
 		}
-		lw := newLogWriter(&logMemFile{}, 0, L, testLogGUID)
+		lw := newLogWriter(&logMemFile{}, 0, L, logTestGUID)
 		for i := range 5 {
 			if err := lw.append(ups, 0, 0); err != nil {
 				t.Fatalf("log %d, entry %d of %d updates: %v", L, i, n, err)
@@ -526,7 +526,7 @@ func TestLogMaxDataUpdates(t *testing.T) {
 func TestLogAppendTornWrite(t *testing.T) {
 	const L = 16 * logSectorSize
 	f := testfile.FromBytes(make([]byte, L))
-	lw := newLogWriter(f, 0, L, testLogGUID)
+	lw := newLogWriter(f, 0, L, logTestGUID)
 	for i := 1; i <= 12; i++ {
 		// Entries of 3 and 10 sectors in turn, so they wrap at
 		// varying places of the 16-sector ring.
@@ -543,7 +543,7 @@ func TestLogAppendTornWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i > 1 {
-			seq, err := readLog(crash, 0, L, testLogGUID, L)
+			seq, err := readLog(crash, 0, L, logTestGUID, L)
 			if err != nil || seq.HeadSequence != uint64(i-1) {
 				t.Fatalf("after torn entry %d: %v %+v", i, err, seq)
 			}
@@ -689,8 +689,8 @@ func TestReadLogCorpusDirtyLog(t *testing.T) {
 	}
 }
 
-// qemuVHDX creates a dynamic VHDX with qemu-img and returns its path.
-func qemuVHDX(t *testing.T, size string) string {
+// logQemuVHDX creates a dynamic VHDX with qemu-img and returns its path.
+func logQemuVHDX(t *testing.T, size string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "q.vhdx")
 	testutil.Run(t, "qemu-img", "create", "-q", "-f", "vhdx", "-o", "block_size=1M", path, size)
@@ -702,7 +702,7 @@ func qemuVHDX(t *testing.T, size string) string {
 // each write, so the entries are found by scanning the ring with
 // decodeLogEntry, which leaves the GUID comparison to its caller.
 func TestLogDecodeQemuEntries(t *testing.T) {
-	path := qemuVHDX(t, "64M")
+	path := logQemuVHDX(t, "64M")
 	testutil.Run(t, "qemu-io", "-f", "vhdx",
 		"-c", "write -P 0x5a 0 64k", "-c", "write -P 0x33 3M 4k",
 		"-c", "write -P 0x77 40M 1M", path)
@@ -774,7 +774,7 @@ func TestLogQemuReplaysOurEntry(t *testing.T) {
 		{"control: bad checksum", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := qemuVHDX(t, "8M")
+			path := logQemuVHDX(t, "8M")
 			file, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -870,10 +870,10 @@ func TestReadLogOverlappingHeaders(t *testing.T) {
 				binary.LittleEndian.PutUint32(h[8:], tc.entryLen)
 				binary.LittleEndian.PutUint32(h[12:], uint32(p))
 				binary.LittleEndian.PutUint64(h[16:], uint64(p/logSectorSize+1))
-				copy(h[32:48], testLogGUID[:])
+				copy(h[32:48], logTestGUID[:])
 			}
 			r := &logCountingReader{r: bytes.NewReader(ring)}
-			_, err := readLog(r, 0, L, testLogGUID, L)
+			_, err := readLog(r, 0, L, logTestGUID, L)
 			if !errors.Is(err, vdisk.ErrCorrupt) {
 				t.Fatalf("got %v, want ErrCorrupt", err)
 			}
