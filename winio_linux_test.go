@@ -34,6 +34,7 @@ func winioNeedAttach(t *testing.T) {
 			testutil.Missing(t, "attaching needs %s: %v", p, err)
 		}
 	}
+	testutil.Tool(t, "fusermount3")
 	testutil.Tool(t, "mkfs.ext4")
 	testutil.Tool(t, "debugfs")
 	run := t.TempDir()

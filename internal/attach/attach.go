@@ -58,10 +58,12 @@ type State struct {
 	ReadOnly bool   `json:"read_only"`
 	// Served is true when a server process exposes the disk through
 	// FUSE; false for a loop device directly on the file.
-	Served bool  `json:"served"`
-	PID    int   `json:"pid,omitempty"`
-	Offset int64 `json:"offset,omitempty"`
-	Length int64 `json:"length,omitempty"`
+	Served bool `json:"served"`
+	// Mountpoint is where the server's FUSE file system is mounted.
+	Mountpoint string `json:"mountpoint,omitempty"`
+	PID        int    `json:"pid,omitempty"`
+	Offset     int64  `json:"offset,omitempty"`
+	Length     int64  `json:"length,omitempty"`
 	// Dir is the state directory (not stored).
 	Dir string `json:"-"`
 }

@@ -84,7 +84,8 @@ func attach(st *State, r Request) (string, error) {
 			return "", err
 		}
 		st.PID = pid
-		backing = filepath.Join(st.Dir, mntDir, "disk")
+		st.Mountpoint = filepath.Join(st.Dir, mntDir)
+		backing = filepath.Join(st.Mountpoint, "disk")
 	}
 	dev, err := loopAttach(backing, st.ReadOnly, off, size)
 	if err != nil {
