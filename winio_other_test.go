@@ -5,6 +5,7 @@ package vhd
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -346,4 +347,31 @@ func TestUTF16(t *testing.T) {
 			t.Errorf("round trip of %q gave %q", s, got)
 		}
 	}
+}
+
+// ExampleCreateVhdx creates a disk with the go-winio call and reads it
+// back with this package.
+func ExampleCreateVhdx() {
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "scratch.vhdx")
+
+	// 1 GiB, 1 MiB blocks: the call hcsshim makes for scratch disks.
+	if err := CreateVhdx(path, 1, 1); err != nil {
+		fmt.Println(err)
+		return
+	}
+	d, err := Open(path, &OpenOptions{ReadOnly: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer d.Close()
+	i := d.Info()
+	fmt.Println(i.Format, i.Type, i.VirtualSize, i.BlockSize)
+	// Output: vhdx dynamic 1073741824 1048576
 }
