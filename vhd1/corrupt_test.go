@@ -334,3 +334,29 @@ func expectNoErrors(t *testing.T, b []byte) {
 		}
 	}
 }
+
+// failingEnd fails reads of the last sector with an I/O error.
+type failingEnd struct{ *testfile.Mem }
+
+var errIO = errors.New("injected I/O error")
+
+func (f failingEnd) ReadAt(p []byte, off int64) (int, error) {
+	size, _ := f.Size()
+	if off+int64(len(p)) > size-512 {
+		return 0, errIO
+	}
+	return f.Mem.ReadAt(p, off)
+}
+
+// TestFooterIOError: an I/O error reading the end footer is returned;
+// it is not a reason to fall back to the copy at offset 0.
+func TestFooterIOError(t *testing.T) {
+	f := failingEnd{testfile.FromBytes(sampleDynamic(t))}
+	_, err := OpenFile(f, "", &vdisk.OpenOptions{ReadOnly: true})
+	if !errors.Is(err, errIO) || errors.Is(err, vdisk.ErrCorrupt) {
+		t.Fatalf("err = %v, want the I/O error", err)
+	}
+	if _, err := Check(f, "", nil); !errors.Is(err, errIO) {
+		t.Fatalf("Check err = %v, want the I/O error", err)
+	}
+}

@@ -277,11 +277,13 @@ func fixedDataOffset(v uint64) bool {
 	return v == 0xFFFFFFFFFFFFFFFF || v == 0xFFFFFFFF
 }
 
-// CreatorApp values with a known size convention (FORMATS.md 2.3).
+// creatorUsesCHS says, for the creator codes qemu 7.2 knows, whether
+// qemu sizes the disk by its CHS geometry (true) or by Current Size
+// (false). Codes not listed, "vbox" among them, get the CHS size in
+// qemu (FORMATS.md 2.3).
 var creatorUsesCHS = map[string]bool{
 	"vpc ": true, "vs  ": true, "qemu": true,
-	"win ": false, "d2v": false, "qem2": false, "vbox": false,
-	"tap": false, "CTXS": false,
+	"win ": false, "d2v": false, "qem2": false, "tap": false, "CTXS": false,
 }
 
 // creatorName returns the creator code as printable text.
