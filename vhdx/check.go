@@ -223,4 +223,3 @@ func (c *checker) checkBAT(opts *vdisk.OpenOptions) error {
 	}
 	return nil
 }
-

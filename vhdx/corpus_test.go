@@ -101,8 +101,11 @@ func TestCorpus(t *testing.T) {
 			if info.LogicalSectorSize != c.lss {
 				t.Errorf("logical sector %d, want %d", info.LogicalSectorSize, c.lss)
 			}
-			got := contentSHA256(t, d)
-			if got != c.sha256 {
+			if c.size > 1<<30 && testing.Short() {
+				// Hashing 10 GiB takes seconds; the short run checks
+				// the replayed content as MANIFEST.md describes it.
+				assertDirtyLogContent(t, d)
+			} else if got := contentSHA256(t, d); got != c.sha256 {
 				t.Errorf("content sha256 %s, want %s", got, c.sha256)
 			}
 			if c.size <= 1<<30 && !testing.Short() {
