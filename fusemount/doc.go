@@ -26,5 +26,6 @@
 // package: the caller syncs and closes it after Wait.
 //
 // Mounting needs /dev/fuse and either root (mount(2) is called directly)
-// or fusermount3. The package builds on Linux only.
+// or fusermount3. On other systems [Mount] returns an error wrapping
+// [errors.ErrUnsupported].
 package fusemount
