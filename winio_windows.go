@@ -1,6 +1,7 @@
 package vhd
 
 import (
+	"encoding/binary"
 	"fmt"
 	"syscall"
 
@@ -217,15 +218,15 @@ func GetVirtualDiskPhysicalPath(handle syscall.Handle) (string, error) {
 // the VHDX Virtual Disk ID or the VHD footer's Unique Id. The format is
 // read from the file's signature, not its name.
 func GetVirtualDiskIdentifier(vhdPath string) (guid.GUID, error) {
-	ver, _, err := identifierVersions(vhdPath)
-	if err != nil {
-		return guid.GUID{}, err
-	}
 	h, err := OpenVirtualDisk(vhdPath, VirtualDiskAccessNone, OpenVirtualDiskFlagNone)
 	if err != nil {
 		return guid.GUID{}, err
 	}
 	defer CloseHandle(h) //nolint:errcheck // read-only use
+	ver, _, err := identifierVersions(vhdPath, h)
+	if err != nil {
+		return guid.GUID{}, err
+	}
 	info := virtdisk.Info{Version: ver}
 	if err := virtdisk.GetVirtualDiskInformation(h, &info); err != nil {
 		return guid.GUID{}, fmt.Errorf("vhd: identifier of %s: %w", vhdPath, err)
@@ -236,18 +237,17 @@ func GetVirtualDiskIdentifier(vhdPath string) (guid.GUID, error) {
 // SetVirtualDiskIdentifier sets the identifier of the disk at vhdPath
 // (see [GetVirtualDiskIdentifier]).
 func SetVirtualDiskIdentifier(vhdPath string, identifier guid.GUID) error {
-	_, ver, err := identifierVersions(vhdPath)
-	if err != nil {
-		return err
-	}
 	h, err := OpenVirtualDisk(vhdPath, VirtualDiskAccessNone, OpenVirtualDiskFlagNone)
 	if err != nil {
 		return err
 	}
-	info := virtdisk.Info{Version: ver}
-	info.SetGUID(identifier)
-	err = virtdisk.SetVirtualDiskInformation(h, &info)
-	if cerr := CloseHandle(h); err == nil && cerr != nil {
+	_, ver, err := identifierVersions(vhdPath, h)
+	if err == nil {
+		info := virtdisk.Info{Version: ver}
+		info.SetGUID(identifier)
+		err = virtdisk.SetVirtualDiskInformation(h, &info)
+	}
+	if cerr := CloseHandle(h); err == nil {
 		err = cerr
 	}
 	if err != nil {
@@ -260,11 +260,22 @@ func SetVirtualDiskIdentifier(vhdPath string, identifier guid.GUID) error {
 // that address the identifier of the disk at path: VirtualDiskId for
 // VHDX, Identifier for VHD. The format comes from the file's signature
 // ([DetectFile]); go-winio went by a case-sensitive ".vhdx" suffix, which
-// misreads "DISK.VHDX" and VHDX files with other names.
-func identifierVersions(path string) (get, set uint32, err error) {
+// misreads "DISK.VHDX" and VHDX files with other names. When the file
+// cannot be read beside VirtDisk (sharing), VirtDisk's own record of the
+// storage type, through h, decides.
+func identifierVersions(path string, h syscall.Handle) (get, set uint32, err error) {
 	f, err := DetectFile(path)
 	if err != nil {
-		return 0, 0, fmt.Errorf("vhd: identifier of %s: %w", path, err)
+		info := virtdisk.Info{Version: virtdisk.GetInfoVirtualStorageType}
+		if verr := virtdisk.GetVirtualDiskInformation(h, &info); verr != nil {
+			return 0, 0, fmt.Errorf("vhd: identifier of %s: %w", path, err)
+		}
+		switch binary.LittleEndian.Uint32(info.Data[:4]) {
+		case virtdisk.StorageTypeDeviceVHDX:
+			f = vdisk.FormatVHDX
+		case virtdisk.StorageTypeDeviceVHD:
+			f = vdisk.FormatVHD
+		}
 	}
 	switch f {
 	case vdisk.FormatVHDX:

@@ -77,8 +77,9 @@ type Info struct {
 
 // GET_VIRTUAL_DISK_INFO_VERSION values used with [Info].
 const (
-	GetInfoIdentifier    = 2
-	GetInfoVirtualDiskID = 14
+	GetInfoIdentifier         = 2
+	GetInfoVirtualStorageType = 6 // a VirtualStorageType
+	GetInfoVirtualDiskID      = 14
 )
 
 // SET_VIRTUAL_DISK_INFO_VERSION values used with [Info].
