@@ -80,7 +80,22 @@ func cliNeedAttach(t *testing.T) {
 			testutil.Missing(t, "attaching needs %s: %v", p, err)
 		}
 	}
-	t.Setenv("VHD_RUN_DIR", t.TempDir())
+	run := t.TempDir()
+	t.Setenv("VHD_RUN_DIR", run)
+	// Registered first, so it runs after the tests' own detaches.
+	t.Cleanup(func() {
+		ms, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+		for _, m := range ms {
+			b, _ := os.ReadFile(m)
+			if strings.Contains(string(b), "/"+t.Name()) || strings.HasPrefix(string(b), run) {
+				t.Errorf("left attached: %s -> %s", m, bytes.TrimSpace(b))
+			}
+		}
+		mounts, _ := os.ReadFile("/proc/mounts")
+		if bytes.Contains(mounts, []byte(run)) {
+			t.Errorf("left mounted under %s:\n%s", run, mounts)
+		}
+	})
 }
 
 func cliNewVHDX(t *testing.T) string {
