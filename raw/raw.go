@@ -85,7 +85,7 @@ func Create(path string, opts *vdisk.CreateOptions) (*Disk, error) {
 }
 
 // CreateFile makes f a raw image of opts.Size bytes that reads as
-// zeros, by truncating it to zero and then extending it. A raw image
+// zeros, by truncating it to zero (unless empty) and then extending it. A raw image
 // has no type, block size, identifier or parent: options asking for a
 // differencing image are unsupported, and a block size, an identifier or
 // a sector size other than 512 are invalid.
@@ -93,8 +93,17 @@ func CreateFile(f vdisk.File, path string, opts *vdisk.CreateOptions) (*Disk, er
 	if err := validate(opts); err != nil {
 		return nil, err
 	}
-	if err := f.Truncate(0); err != nil {
+	// Truncating to zero only when needed matters: ext4 flushes a file
+	// on close that was truncated to zero (auto_da_alloc), which costs
+	// a conversion into a fresh file more than the copy itself.
+	cur, err := f.Size()
+	if err != nil {
 		return nil, fmt.Errorf("raw: create %s: %w", path, err)
+	}
+	if cur != 0 {
+		if err := f.Truncate(0); err != nil {
+			return nil, fmt.Errorf("raw: create %s: %w", path, err)
+		}
 	}
 	if err := f.Truncate(opts.Size); err != nil {
 		return nil, fmt.Errorf("raw: create %s: %w", path, err)
