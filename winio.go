@@ -197,15 +197,22 @@ func utf16Ptr(s string) *uint16 {
 	return &u[0]
 }
 
+// maxUTF16Path bounds the decoding of a caller's UTF-16 string: Windows
+// paths are at most 32767 units long.
+const maxUTF16Path = 32767
+
 // utf16PtrToString decodes a NUL-terminated UTF-16 string; nil gives "".
-// It is used by the non-Windows CreateVirtualDisk, and by tests.
+// It stops after maxUTF16Path units if no NUL comes. It is used by the
+// non-Windows CreateVirtualDisk, and by tests.
 func utf16PtrToString(p *uint16) string {
 	if p == nil {
 		return ""
 	}
 	var u []uint16
-	for q := unsafe.Pointer(p); *(*uint16)(q) != 0; q = unsafe.Add(q, 2) {
+	q := unsafe.Pointer(p)
+	for len(u) < maxUTF16Path && *(*uint16)(q) != 0 {
 		u = append(u, *(*uint16)(q))
+		q = unsafe.Add(q, 2)
 	}
 	return string(utf16.Decode(u))
 }
