@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/vhdkit/vhd/internal/vdisk"
+	"github.com/vhdkit/vhd/raw"
 	"github.com/vhdkit/vhd/vhd1"
 )
 
@@ -56,13 +57,11 @@ type ConvertOptions struct {
 }
 
 // Sizes used when copying.
-var copyChunk int64 = 4 << 20 // temporarily variable for measuring
-
 const (
-	// copyChunkX is the unit a worker reads and writes: large enough to
+	// copyChunk is the unit a worker reads and writes: large enough to
 	// keep per-call costs low, a power of two so that chunks never
 	// straddle a power-of-two block of the destination.
-	copyChunkX = 4 << 20
+	copyChunk = 4 << 20
 	// mapWindow bounds the range of one Map call, so a huge,
 	// fragmented disk never needs its whole map in memory.
 	mapWindow = 1 << 30
@@ -324,22 +323,26 @@ func copyData(ctx context.Context, src, dst Disk, opts *ConvertOptions) error {
 		})
 	}
 
+	holes := newHoleMap(src)
+	defer holes.close()
 	err := walkMap(ctx, src, total, func(e Extent) error {
-		if e.State != Data {
-			prog.add(e.Length)
-			return nil
-		}
-		// Cut the extent at multiples of copyChunk.
-		for off := e.Offset; off < e.End(); {
-			n := min(e.End(), (off/copyChunk+1)*copyChunk) - off
-			select {
-			case jobs <- copyJob{off, n}:
-			case <-ctx.Done():
-				return context.Cause(ctx)
+		return holes.refine(e, func(e Extent) error {
+			if e.State != Data {
+				prog.add(e.Length)
+				return nil
 			}
-			off += n
-		}
-		return nil
+			// Cut the extent at multiples of copyChunk.
+			for off := e.Offset; off < e.End(); {
+				n := min(e.End(), (off/copyChunk+1)*copyChunk) - off
+				select {
+				case jobs <- copyJob{off, n}:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+				off += n
+			}
+			return nil
+		})
 	})
 	close(jobs)
 	wg.Wait()
@@ -469,5 +472,107 @@ func (p *progress) finish() {
 	if p.done != p.total {
 		p.done = p.total
 		p.fn(p.done, p.total)
+	}
+}
+
+// holeMap finds the file system holes inside the data extents of a VHD
+// or VHDX source. A block can be allocated in the format yet hold holes
+// in its file (this package's VHDX writer leaves the unwritten parts of
+// a block as holes); such ranges read as zeros, so reading them only
+// costs time. holeMap opens the files of the chain a second time, as raw
+// images, and maps them with SEEK_DATA and SEEK_HOLE where the platform
+// has them.
+//
+// It is used only where the bytes of a data extent are read straight
+// from its file at FileOffset: VHD, and VHDX whose log is clean or was
+// replayed into the file (not a dirty log overlaid in memory), and only
+// when the file at the recorded path still has the recorded size.
+// Anything else is left as it is, which is always correct.
+type holeMap struct {
+	files []*raw.Disk // by depth in the chain; nil: do not refine
+}
+
+func newHoleMap(src Disk) *holeMap {
+	h := &holeMap{}
+	info := src.Info()
+	for in := &info; in != nil; in = in.Parent {
+		h.files = append(h.files, openForHoles(in))
+	}
+	return h
+}
+
+// openForHoles opens the file described by in as a raw image, or
+// returns nil when its holes must not be used.
+func openForHoles(in *Info) *raw.Disk {
+	switch {
+	case in.Path == "":
+		return nil
+	case in.Format == FormatVHD:
+	case in.Format == FormatVHDX:
+		if st := detail(in, "log_state"); st != "clean" && st != "replayed" {
+			return nil
+		}
+	default:
+		return nil
+	}
+	d, err := raw.Open(in.Path, &OpenOptions{ReadOnly: true})
+	if err != nil {
+		return nil
+	}
+	if d.Size() != in.FileSize {
+		d.Close()
+		return nil
+	}
+	return d
+}
+
+// detail returns the string value of a detail of in, or "".
+func detail(in *Info, key string) string {
+	for _, f := range in.Details {
+		if f.Key == key {
+			s, _ := f.Value.(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// refine calls fn for e, or for the pieces of e split at the holes of
+// the file that holds it; holes become [Zero] extents.
+func (h *holeMap) refine(e Extent, fn func(Extent) error) error {
+	if e.State != Data || e.FileOffset < 0 || e.Depth >= len(h.files) || h.files[e.Depth] == nil {
+		return fn(e)
+	}
+	f := h.files[e.Depth]
+	if e.FileOffset > f.Size() || e.Length > f.Size()-e.FileOffset {
+		return fn(e)
+	}
+	ext, err := f.Map(e.FileOffset, e.Length)
+	if err != nil {
+		return fn(e)
+	}
+	for _, x := range ext {
+		piece := Extent{
+			Offset:     e.Offset + (x.Offset - e.FileOffset),
+			Length:     x.Length,
+			State:      Data,
+			FileOffset: x.Offset,
+			Depth:      e.Depth,
+		}
+		if x.State != Data {
+			piece.State, piece.FileOffset = Zero, -1
+		}
+		if err := fn(piece); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *holeMap) close() {
+	for _, f := range h.files {
+		if f != nil {
+			f.Close()
+		}
 	}
 }
