@@ -413,3 +413,47 @@ func TestMap(t *testing.T) {
 		t.Fatalf("map --json = %+v", ext)
 	}
 }
+
+func TestInfoParentChain(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.vhdx")
+	child := filepath.Join(dir, "child.vhdx")
+	mustRun(t, 0, "create", base, "--size", "16M")
+	mustRun(t, 0, "create", child, "--parent", base)
+	out := mustRun(t, 0, "info", child)
+	blocks := strings.Split(out, "\n\n")
+	if len(blocks) != 2 || !strings.Contains(blocks[0], "type:") ||
+		!strings.Contains(blocks[0], "differencing") ||
+		!strings.Contains(blocks[0], "parent path:") ||
+		!strings.HasPrefix(blocks[1], "parent:") || !strings.Contains(blocks[1], "base.vhdx") {
+		t.Fatalf("info of a differencing disk:\n%s", out)
+	}
+	var info struct {
+		Type   string `json:"type"`
+		Parent *struct {
+			Path string `json:"path"`
+			Type string `json:"type"`
+		} `json:"parent"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, 0, "info", "--json", child)), &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Type != "differencing" || info.Parent == nil || info.Parent.Type != "dynamic" ||
+		filepath.Base(info.Parent.Path) != "base.vhdx" {
+		t.Fatalf("info --json of a differencing disk: %+v", info)
+	}
+}
+
+func TestVerbose(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "in.img")
+	writeRaw(t, src, 4*mib, map[int64]byte{0: 1})
+	code, _, errOut := run(t, "convert", src, filepath.Join(dir, "quiet.vhdx"))
+	if code != 0 || errOut != "" {
+		t.Fatalf("convert without -v: exit %d, stderr %q", code, errOut)
+	}
+	code, out, errOut := run(t, "-v", "convert", src, filepath.Join(dir, "loud.vhdx"))
+	if code != 0 || out != "" || !strings.Contains(errOut, "level=INFO msg=converted") {
+		t.Fatalf("convert -v: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
