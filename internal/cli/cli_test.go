@@ -457,3 +457,30 @@ func TestVerbose(t *testing.T) {
 		t.Fatalf("convert -v: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
+
+// TestCheckAzureQemu: a VHD made by qemu-img with its defaults (dynamic,
+// size rounded to a CHS geometry) breaks Azure's rules; the same content
+// converted with --azure passes them.
+func TestCheckAzureQemu(t *testing.T) {
+	dir := t.TempDir()
+	q := filepath.Join(dir, "qemu.vhd")
+	testutil.Run(t, "qemu-img", "create", "-q", "-f", "vpc", q, "30M")
+	out := mustRun(t, 1, "check", "--azure", q)
+	if !strings.Contains(out, "errors found") && !strings.Contains(out, "1 error found") {
+		t.Fatalf("check --azure of a qemu-made VHD:\n%s", out)
+	}
+	// The content itself is a valid VHD.
+	mustRun(t, 0, "check", q)
+	fixed := filepath.Join(dir, "azure.vhd")
+	mustRun(t, 0, "convert", "--azure", q, fixed)
+	if out := mustRun(t, 0, "check", "--azure", fixed); !strings.HasPrefix(out, "OK") {
+		t.Fatalf("check --azure of our --azure output:\n%s", out)
+	}
+	fi, err := os.Stat(fixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size()%mib != 512 {
+		t.Fatalf("--azure output is %d bytes, want a whole number of MiB plus 512", fi.Size())
+	}
+}
