@@ -30,8 +30,10 @@ type ConvertOptions struct {
 	// BlockSize is the block size of a VHD or VHDX destination; zero
 	// takes the format's default.
 	BlockSize uint32
-	// LogicalSectorSize and PhysicalSectorSize apply to a VHDX
-	// destination; zero keeps the source's sector sizes.
+	// LogicalSectorSize and PhysicalSectorSize set the sector sizes of
+	// the destination; zero keeps a VHDX source's sizes for a VHDX
+	// destination, and takes the format's default otherwise. VHD and
+	// raw have 512-byte logical sectors only.
 	LogicalSectorSize  uint32
 	PhysicalSectorSize uint32
 	// Azure makes a disk Azure accepts for upload (FORMATS.md 4.2): a
@@ -147,13 +149,18 @@ func planConvert(src Disk, dstPath string, opts *ConvertOptions) (*convertPlan, 
 	}
 	switch p.format {
 	case FormatRaw:
-		// A raw image has no type, block or sector size to record.
+		// A raw image has no type or block size to record; it refuses
+		// sector sizes other than 512 itself.
 		c.Type = TypeUnknown
 		if opts.BlockSize != 0 {
 			return nil, fmt.Errorf("%w: raw images have no block size", ErrInvalidArgument)
 		}
+		c.LogicalSectorSize = opts.LogicalSectorSize
+		c.PhysicalSectorSize = opts.PhysicalSectorSize
 	case FormatVHD:
 		c.BlockSize = opts.BlockSize
+		c.LogicalSectorSize = opts.LogicalSectorSize
+		c.PhysicalSectorSize = opts.PhysicalSectorSize
 		c.Size = roundUp(c.Size, 512)
 	case FormatVHDX:
 		c.BlockSize = opts.BlockSize
