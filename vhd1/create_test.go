@@ -85,6 +85,12 @@ func interop(t *testing.T, path string, m *model) {
 			size, read, sha, m.size, want)
 	}
 
+	sevenZip(t, path, m)
+}
+
+// sevenZip checks that 7-Zip extracts the model's content from path.
+func sevenZip(t *testing.T, path string, m *model) {
+	t.Helper()
 	testutil.Tool(t, "7zz")
 	cmd := exec.Command("7zz", "e", "-so", path)
 	out, err := cmd.StdoutPipe()

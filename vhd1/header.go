@@ -122,7 +122,8 @@ func (h *DynamicHeader) BitmapSize() int64 {
 
 func bitmapSize(blockSize uint32) int64 {
 	bits := int64(blockSize) / SectorSize
-	return (bits/8 + SectorSize - 1) / SectorSize * SectorSize
+	bytes := (bits + 7) / 8 // blocks below 4 KiB still need a byte
+	return (bytes + SectorSize - 1) / SectorSize * SectorSize
 }
 
 // ParentName decodes Parent Unicode Name (UTF-16 big-endian, zero
