@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"io"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/vhdkit/vhd/internal/testfile"
@@ -134,5 +135,277 @@ func TestBitmapSize(t *testing.T) {
 		if got := bitmapSize(bs); got != want {
 			t.Errorf("bitmapSize(%d) = %d, want %d", bs, got, want)
 		}
+	}
+}
+
+// setBAT stores entry i of the BAT at 1536 (the layout we create).
+func setBAT(b []byte, i int, v uint32) { be.PutUint32(b[1536+4*i:], v) }
+
+// TestHostileValues opens files whose fields are hostile. Each must
+// either fail with ErrCorrupt or open and serve reads, Map and Info
+// without panicking; Check must run without error.
+func TestHostileValues(t *testing.T) {
+	good := sampleDynamic(t) // 5 MiB, blocks 0 and 2 allocated
+	n := len(good)
+	type tc struct {
+		name    string
+		mut     func(b []byte) []byte
+		corrupt bool
+	}
+	hdr := func(fn func(h *DynamicHeader)) func(b []byte) []byte {
+		return func(b []byte) []byte { patchHeader(t, b, fn); return b }
+	}
+	ftr := func(fn func(f *Footer)) func(b []byte) []byte {
+		return func(b []byte) []byte { patchFooters(t, b, fn); return b }
+	}
+	cases := []tc{
+		{"max table entries 2^32-1", hdr(func(h *DynamicHeader) {
+			h.MaxTableEntries = 0xFFFFFFFF
+		}), true},
+		{"table offset 0", hdr(func(h *DynamicHeader) { h.TableOffset = 0 }), true},
+		{"table offset on the header", hdr(func(h *DynamicHeader) {
+			h.TableOffset = 512
+		}), true},
+		{"table offset on the end footer", hdr(func(h *DynamicHeader) {
+			h.TableOffset = uint64(n - 512)
+		}), true},
+		{"table offset 2^64-512", hdr(func(h *DynamicHeader) {
+			h.TableOffset = 1<<64 - 512
+		}), true},
+		{"data offset on the end footer", ftr(func(f *Footer) {
+			f.DataOffset = uint64(n - 512)
+		}), true},
+		{"data offset 2^64-512", ftr(func(f *Footer) {
+			f.DataOffset = 1<<64 - 512
+		}), true},
+		{"data offset 0", ftr(func(f *Footer) { f.DataOffset = 0 }), true},
+		{"BAT entry on the footer copy", func(b []byte) []byte {
+			setBAT(b, 1, 0)
+			return b
+		}, true},
+		{"BAT entry on the BAT", func(b []byte) []byte {
+			setBAT(b, 1, 3)
+			return b
+		}, true},
+		{"BAT entries overlap by a sector", func(b []byte) []byte {
+			setBAT(b, 1, be.Uint32(b[1536:])+1)
+			return b
+		}, true},
+		{"BAT entry on the end footer", func(b []byte) []byte {
+			setBAT(b, 1, uint32(n/512-1))
+			return b
+		}, true},
+		{"BAT entry 0xFFFFFFFE", func(b []byte) []byte {
+			setBAT(b, 1, 0xFFFFFFFE)
+			return b
+		}, true},
+		{"block size 2^31", hdr(func(h *DynamicHeader) {
+			h.BlockSize = 1 << 31
+		}), true},
+		{"block size 2^31, nothing allocated", func(b []byte) []byte {
+			patchHeader(t, b, func(h *DynamicHeader) { h.BlockSize = 1 << 31 })
+			setBAT(b, 0, unused)
+			setBAT(b, 2, unused)
+			return b
+		}, false},
+		{"current size 2^63", ftr(func(f *Footer) { f.CurrentSize = 1 << 63 }), true},
+		{"current size 2^64-512", ftr(func(f *Footer) {
+			f.CurrentSize = 1<<64 - 512
+		}), true},
+		{"current size 2^62", ftr(func(f *Footer) { f.CurrentSize = 1 << 62 }), true},
+		{"current size 0", ftr(func(f *Footer) { f.CurrentSize = 0 }), false},
+		{"fixed, current size 2^62", ftr(func(f *Footer) {
+			f.DiskType = DiskTypeFixed
+			f.CurrentSize = 1 << 62
+		}), true},
+		{"0 bytes", func(b []byte) []byte { return nil }, true},
+		{"511 zero bytes", func(b []byte) []byte { return make([]byte, 511) }, true},
+		{"512 zero bytes", func(b []byte) []byte { return make([]byte, 512) }, true},
+		{"512 bytes: the dynamic footer alone", func(b []byte) []byte {
+			return b[n-512:]
+		}, true},
+		{"511 bytes: an old fixed footer of size 0", func(b []byte) []byte {
+			f, _ := ParseFooter(b[n-512:])
+			f.DiskType, f.CurrentSize, f.DataOffset = DiskTypeFixed, 0, 1<<64-1
+			return f.Encode()[:511]
+		}, false},
+		{"512 bytes: a fixed footer of size 0", func(b []byte) []byte {
+			f, _ := ParseFooter(b[n-512:])
+			f.DiskType, f.CurrentSize, f.DataOffset = DiskTypeFixed, 0, 1<<64-1
+			return f.Encode()
+		}, false},
+		{"footer only at 0, file of 1536 bytes", func(b []byte) []byte {
+			return b[:1536]
+		}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := c.mut(append([]byte(nil), good...))
+			if _, err := Check(testfile.FromBytes(b), "", nil); err != nil {
+				t.Errorf("Check: %v", err)
+			}
+			d, err := OpenFile(testfile.FromBytes(b), "",
+				&vdisk.OpenOptions{ReadOnly: true})
+			if err != nil {
+				if !c.corrupt {
+					t.Fatalf("Open: %v", err)
+				}
+				wantCorrupt(t, err)
+				return
+			}
+			defer d.Close()
+			if c.corrupt {
+				t.Errorf("Open succeeded, want ErrCorrupt (size %d)", d.Size())
+			}
+			_ = d.Info()
+			if _, err := d.Map(0, d.Size()); err != nil {
+				t.Errorf("Map: %v", err)
+			}
+			buf := make([]byte, 4096)
+			for _, off := range []int64{0, d.Size() / 2, d.Size() - 1} {
+				if off < 0 {
+					continue
+				}
+				if _, err := d.ReadAt(buf, off); err != nil && err != io.EOF {
+					t.Errorf("ReadAt(%d): %v", off, err)
+				}
+			}
+		})
+	}
+}
+
+// TestParentLoop: A names B as its parent and B names A (each with the
+// other's Unique Id). Open must stop with ErrCorrupt.
+func TestParentLoop(t *testing.T) {
+	dir := t.TempDir()
+	pa, pb := filepath.Join(dir, "a.vhd"), filepath.Join(dir, "b.vhd")
+	d, err := Create(pb, &vdisk.CreateOptions{Type: vdisk.TypeDynamic, Size: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	d, err = Create(pa, &vdisk.CreateOptions{Parent: pb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	a := fileBytes(t, pa)
+	// b becomes a's twin pointing back at a: same locators shape,
+	// its own Unique Id, Parent Unique Id = a's.
+	b := append([]byte(nil), a...)
+	idA := mustFooter(t, a).UniqueID
+	idB := mustFooter(t, fileBytes(t, pb)).UniqueID
+	patchFooters(t, b, func(f *Footer) { f.UniqueID = idB })
+	patchHeader(t, b, func(h *DynamicHeader) {
+		h.ParentUniqueID = idA
+		h.setParentName("a.vhd")
+	})
+	replaceAll(t, b, encodeUTF16LE(`.\b.vhd`), encodeUTF16LE(`.\a.vhd`))
+	if err := os.WriteFile(pb, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opens := 0
+	opts := &vdisk.OpenOptions{ReadOnly: true,
+		OpenFile: func(p string, ro bool) (vdisk.File, error) {
+			opens++
+			return vdisk.OpenOSFile(p, ro)
+		}}
+	_, err = Open(pa, opts)
+	wantCorrupt(t, err)
+	if opens > 2*maxChain+2 {
+		t.Errorf("%d opens for a loop of 2 files", opens)
+	}
+	fs := checkFile(t, pa, opts)
+	if !hasRule(fs, "vhd.parent.open") {
+		t.Errorf("Check findings %+v lack vhd.parent.open", fs)
+	}
+}
+
+// replaceAll replaces every old with new (same length) in b.
+func replaceAll(t *testing.T, b, old, new []byte) {
+	t.Helper()
+	if len(old) != len(new) || !bytes.Contains(b, old) {
+		t.Fatalf("%q not found or lengths differ", old)
+	}
+	copy(b, bytes.ReplaceAll(b, old, new))
+}
+
+// checkFile runs Check on path.
+func checkFile(t *testing.T, path string, opts *vdisk.OpenOptions) []vdisk.Finding {
+	t.Helper()
+	f, err := vdisk.OpenOSFile(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fs, err := Check(f, path, opts)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	return fs
+}
+
+// TestParentCandidatesNotExponential: at every level of a chain the
+// W2ru locator names a decoy (a valid chain with the wrong Unique Id)
+// and the Parent Unicode Name names the real parent. Opening must not
+// open the decoy's whole chain at every level (2^depth opens): a
+// candidate's identity is checked before its own parents are opened.
+func TestParentCandidatesNotExponential(t *testing.T) {
+	const depth = 14
+	dir := t.TempDir()
+	name := func(c byte, k int) string {
+		return filepath.Join(dir, fmt.Sprintf("%c%02d.vhd", c, k))
+	}
+	d, err := Create(name('b', depth), &vdisk.CreateOptions{
+		Type: vdisk.TypeDynamic, Size: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	for k := depth - 1; k >= 0; k-- {
+		d, err := Create(name('b', k), &vdisk.CreateOptions{Parent: name('b', k+1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+	}
+	for k := 0; k <= depth; k++ {
+		b := fileBytes(t, name('b', k))
+		if k < depth {
+			rel := fmt.Sprintf(`.\%c%02d.vhd`, 'b', k+1)
+			decoy := fmt.Sprintf(`.\%c%02d.vhd`, 'a', k+1)
+			replaceAll(t, b, encodeUTF16LE(rel), encodeUTF16LE(decoy))
+		}
+		if err := os.WriteFile(name('b', k), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		patchFooters(t, b, func(f *Footer) { f.UniqueID[0] ^= 0xFF })
+		if err := os.WriteFile(name('a', k), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opens := 0
+	opts := &vdisk.OpenOptions{ReadOnly: true,
+		OpenFile: func(p string, ro bool) (vdisk.File, error) {
+			opens++
+			if opens > 10000 {
+				return nil, errors.New("too many opens")
+			}
+			return vdisk.OpenOSFile(p, ro)
+		}}
+	d, err = Open(name('b', 0), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if opens > 4*(depth+1) {
+		t.Errorf("%d opens for a chain of %d", opens, depth+1)
+	}
+	depthSeen := 0
+	for p := d; p != nil; p = p.Parent() {
+		depthSeen++
+	}
+	if depthSeen != depth+1 {
+		t.Errorf("chain of %d disks, want %d", depthSeen, depth+1)
 	}
 }

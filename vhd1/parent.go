@@ -117,17 +117,12 @@ func (d *Disk) openParent(opts *vdisk.OpenOptions, depth int) error {
 				shortErr(err)))
 			continue
 		}
-		p, err := openFile(pf, c.path, popts, depth+1)
-		if err == errTooDeep {
-			pf.Close()
-			return err
-		}
+		// The candidate's identity is checked before its own parents
+		// are opened: otherwise decoys at every level of a chain would
+		// each open a whole chain, 2^depth opens.
+		p, err := loadFile(pf, c.path, popts)
 		if err != nil {
 			pf.Close()
-			if errors.Is(err, vdisk.ErrParentNotFound) ||
-				errors.Is(err, vdisk.ErrParentMismatch) {
-				return fmt.Errorf("open %s: parent %s: %w", d.path, c.path, err)
-			}
 			tried = append(tried, fmt.Sprintf("%s (%s): %v", c.path, c.source, err))
 			continue
 		}
@@ -136,8 +131,15 @@ func (d *Disk) openParent(opts *vdisk.OpenOptions, depth int) error {
 				c.path, c.source, uuid.UUID(p.footer.UniqueID),
 				uuid.UUID(d.header.ParentUniqueID))
 			tried = append(tried, mismatch.Error())
-			p.Close()
+			pf.Close()
 			continue
+		}
+		if err := p.openParents(popts, depth+1); err != nil {
+			pf.Close()
+			if err == errTooDeep {
+				return err
+			}
+			return fmt.Errorf("open %s: parent %s: %w", d.path, c.path, err)
 		}
 		d.parent, d.parentPath = p, c.path
 		d.checkParentTime(pf)

@@ -96,6 +96,18 @@ func OpenFile(f vdisk.File, path string, opts *vdisk.OpenOptions) (*Disk, error)
 }
 
 func openFile(f vdisk.File, path string, opts *vdisk.OpenOptions, depth int) (*Disk, error) {
+	d, err := loadFile(f, path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.openParents(opts, depth); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// loadFile reads the structures of f without opening any parent.
+func loadFile(f vdisk.File, path string, opts *vdisk.OpenOptions) (*Disk, error) {
 	if opts == nil {
 		opts = &vdisk.OpenOptions{}
 	}
@@ -103,18 +115,28 @@ func openFile(f vdisk.File, path string, opts *vdisk.OpenOptions, depth int) (*D
 	if err := d.load(); err != nil {
 		return nil, opError(path, err)
 	}
+	return d, nil
+}
+
+// openParents opens the parent chain of a differencing disk loaded at
+// depth levels below the disk the caller opened.
+func (d *Disk) openParents(opts *vdisk.OpenOptions, depth int) error {
+	path := d.path
+	if opts == nil {
+		opts = &vdisk.OpenOptions{}
+	}
 	if d.footer.DiskType == DiskTypeDifferencing {
 		if depth >= maxChain {
-			return nil, errTooDeep
+			return errTooDeep
 		}
 		if err := d.openParent(opts, depth); err != nil {
 			if err == errTooDeep && depth == 0 {
 				err = opError(path, err)
 			}
-			return nil, err
+			return err
 		}
 	}
-	return d, nil
+	return nil
 }
 
 func opError(path string, err error) error {
