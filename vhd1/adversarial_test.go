@@ -8,7 +8,11 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/vhdkit/vhd/internal/testfile"
 	"github.com/vhdkit/vhd/internal/vdisk"
@@ -407,5 +411,296 @@ func TestParentCandidatesNotExponential(t *testing.T) {
 	}
 	if depthSeen != depth+1 {
 		t.Errorf("chain of %d disks, want %d", depthSeen, depth+1)
+	}
+}
+
+// fileState is a file's bytes and modification time.
+type fileState struct {
+	b     []byte
+	mtime time.Time
+}
+
+func stateOf(t *testing.T, paths ...string) []fileState {
+	t.Helper()
+	var out []fileState
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fileState{fileBytes(t, p), fi.ModTime()})
+	}
+	return out
+}
+
+// TestReadOnlyLeavesFiles opens every disk of a chain and a fixed disk
+// read-only, reads, maps, checks and closes them: no byte and no
+// modification time may change. A read-write child must not touch its
+// parents either.
+func TestReadOnlyLeavesFiles(t *testing.T) {
+	dir := t.TempDir()
+	paths, _ := chain(t, dir, 5<<20+512, 1<<20, 512)
+	fixed := filepath.Join(dir, "fixed.vhd")
+	createWithWrites(t, fixed, &vdisk.CreateOptions{Type: vdisk.TypeFixed,
+		Size: 3<<20 + 512}, scatteredWrites(3<<20+512, 3))
+	all := append(append([]string(nil), paths...), fixed)
+	// Make the mtimes old, so a rewrite is visible at any clock grain.
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for _, p := range all {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := stateOf(t, all...)
+	for _, p := range all {
+		d, err := Open(p, &vdisk.OpenOptions{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, d, d.Size())
+		d.Info()
+		if _, err := d.Map(0, d.Size()); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkFile(t, p, nil)
+	}
+	// A read-write child: the parents stay as they were.
+	d, err := Open(paths[2], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.WriteAt([]byte("child"), 12345); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after := stateOf(t, all...)
+	for i, p := range all {
+		if i == 2 {
+			continue
+		}
+		if !bytes.Equal(before[i].b, after[i].b) {
+			t.Errorf("%s: bytes changed", p)
+		}
+		if !before[i].mtime.Equal(after[i].mtime) {
+			t.Errorf("%s: mtime %v, was %v", p, after[i].mtime, before[i].mtime)
+		}
+	}
+}
+
+// TestCloseSyncError: Close and Sync report a failing flush.
+func TestCloseSyncError(t *testing.T) {
+	for _, b := range [][]byte{sampleDynamic(t), fixedSample(t)} {
+		faulty := &testfile.Faulty{File: testfile.FromBytes(b)}
+		d, err := OpenFile(faulty, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.WriteAt([]byte("x"), 0); err != nil {
+			t.Fatal(err)
+		}
+		faulty.FailAt = faulty.Calls() + 1
+		if err := d.Sync(); !errors.Is(err, testfile.ErrInjected) {
+			t.Errorf("Sync: %v, want the injected fault", err)
+		}
+		if err := d.Close(); !errors.Is(err, testfile.ErrInjected) {
+			t.Errorf("Close: %v, want the injected fault", err)
+		}
+	}
+}
+
+// TestConcurrentAllocation: many goroutines write distinct sectors of
+// the same unallocated block at once. The block is allocated once and
+// holds every write.
+func TestConcurrentAllocation(t *testing.T) {
+	for _, typ := range []string{"dynamic", "differencing"} {
+		t.Run(typ, func(t *testing.T) {
+			var d *Disk
+			var mem *testfile.Mem
+			var model []byte
+			if typ == "dynamic" {
+				d, mem = memDisk(t, &vdisk.CreateOptions{
+					Type: vdisk.TypeDynamic, Size: 4 << 20})
+				model = make([]byte, 4<<20)
+			} else {
+				paths, models := chain(t, t.TempDir(), 4<<20, 2<<20, 512)
+				var err error
+				d, err = Open(paths[2], nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				model = make([]byte, 4<<20)
+				models[2].fill(model, 0)
+				mem = nil
+			}
+			// Find an unallocated block.
+			blk := -1
+			for i, e := range d.bat {
+				if e == unused {
+					blk = i
+					break
+				}
+			}
+			if blk < 0 {
+				t.Skip("no unallocated block")
+			}
+			sizeBefore, _ := d.f.Size()
+			base := int64(blk) * int64(d.header.BlockSize)
+			const g, piece = 32, 1000 // unaligned pieces
+			var wg sync.WaitGroup
+			for k := range g {
+				p := bytes.Repeat([]byte{byte(k + 1)}, piece)
+				off := base + int64(k)*piece*3 + 7
+				copy(model[off:], p)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := d.WriteAt(p, off); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			sizeAfter, _ := d.f.Size()
+			want := sizeBefore + d.bmSize + int64(d.header.BlockSize)
+			if sizeAfter != want {
+				t.Errorf("file grew to %d, want %d (one block)", sizeAfter, want)
+			}
+			if !bytes.Equal(readAll(t, d, d.Size()), model) {
+				t.Error("content differs from the model")
+			}
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if mem != nil {
+				expectNoErrors(t, mem.Bytes())
+			}
+		})
+	}
+}
+
+// TestHostileLocators damages the W2ru locator of a child in every way
+// that could size an allocation or a read. Open falls back to the
+// Parent Unicode Name and succeeds, allocating little; Check reports
+// the locator.
+func TestHostileLocators(t *testing.T) {
+	dir := t.TempDir()
+	parent, child := filepath.Join(dir, "p.vhd"), filepath.Join(dir, "c.vhd")
+	createWithWrites(t, parent, &vdisk.CreateOptions{Type: vdisk.TypeDynamic,
+		Size: 1 << 20}, nil)
+	createWithWrites(t, child, &vdisk.CreateOptions{Parent: parent}, nil)
+	good := fileBytes(t, child)
+	n := uint64(len(good))
+	for _, tc := range []struct {
+		name string
+		fn   func(l *ParentLocator)
+	}{
+		{"length 2^32-1", func(l *ParentLocator) { l.PlatformDataLength = 1<<32 - 1 }},
+		{"space and length 2^32-512", func(l *ParentLocator) {
+			l.PlatformDataSpace, l.PlatformDataLength = 1<<32-512, 1<<32-512
+		}},
+		{"space and length 2^32-512 at 0", func(l *ParentLocator) {
+			l.PlatformDataSpace, l.PlatformDataLength = 1<<32-512, 1<<32-512
+			l.PlatformDataOffset = 0
+		}},
+		{"space 2^32-1", func(l *ParentLocator) { l.PlatformDataSpace = 1<<32 - 1 }},
+		{"offset 2^64-1", func(l *ParentLocator) { l.PlatformDataOffset = 1<<64 - 1 }},
+		{"offset at the end footer", func(l *ParentLocator) { l.PlatformDataOffset = n - 512 }},
+		{"offset 2^63", func(l *ParentLocator) { l.PlatformDataOffset = 1 << 63 }},
+		{"length odd", func(l *ParentLocator) { l.PlatformDataLength = 3 }},
+		{"length 0", func(l *ParentLocator) { l.PlatformDataLength = 0 }},
+		{"space 0", func(l *ParentLocator) { l.PlatformDataSpace = 0 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := append([]byte(nil), good...)
+			patchHeader(t, b, func(h *DynamicHeader) {
+				for i := range h.ParentLocators {
+					if h.ParentLocators[i].PlatformCode == PlatformW2ru {
+						tc.fn(&h.ParentLocators[i])
+					}
+				}
+			})
+			if err := os.WriteFile(child, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var ms0, ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			d, err := Open(child, &vdisk.OpenOptions{ReadOnly: true})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			d.Info()
+			d.Close()
+			fs := checkFile(t, child, nil)
+			runtime.ReadMemStats(&ms1)
+			if a := ms1.TotalAlloc - ms0.TotalAlloc; a > 32<<20 {
+				t.Errorf("allocated %d bytes", a)
+			}
+			for _, f := range fs {
+				if f.Severity == vdisk.SeverityError &&
+					!strings.HasPrefix(f.Rule, "vhd.locator.") &&
+					f.Rule != "vhd.bat.overlap" {
+					t.Errorf("Check: %+v", f)
+				}
+			}
+		})
+	}
+}
+
+// TestAllocationKeptWrites walks every mutating step of an allocation
+// like TestCrashAllocation, but the crash keeps every write issued so
+// far (a disk may persist unsynced writes in any order; keeping all is
+// one such order), with the footer copy at 0 intact and damaged. The
+// file must reopen with the old or the new content.
+//
+// The first write of an allocation overwrites the old end footer with
+// the new block's bitmap; until the new footer lands, the copy at 0 is
+// the only footer. With a damaged copy the allocation must repair the
+// copy first.
+func TestAllocationKeptWrites(t *testing.T) {
+	for _, damaged := range []bool{false, true} {
+		base := sampleDynamic(t)
+		if damaged {
+			base[100] ^= 0xFF // a reserved byte: the checksum fails
+		}
+		before := readAllBytes(t, base)
+		newData := bytes.Repeat([]byte{0xC3}, 3000)
+		const newOff = 2<<20 + 1000 // block 1, unallocated
+		for n := 1; ; n++ {
+			if n > 20 {
+				t.Fatal("allocation never completed")
+			}
+			mem := testfile.FromBytes(base)
+			faulty := &testfile.Faulty{File: mem, FailAt: n}
+			d, err := OpenFile(faulty, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, werr := d.WriteAt(newData, newOff)
+			r, err := OpenFile(testfile.FromBytes(mem.Bytes()), "",
+				&vdisk.OpenOptions{ReadOnly: true})
+			if err != nil {
+				t.Fatalf("damaged copy %v, step %d: reopen: %v", damaged, n, err)
+			}
+			got := readAll(t, r, r.Size())
+			want := append([]byte(nil), before...)
+			if !bytes.Equal(got, want) {
+				copy(want[newOff:], newData)
+				if !bytes.Equal(got, want) {
+					t.Fatalf("damaged copy %v, step %d: content is neither "+
+						"old nor new", damaged, n)
+				}
+			}
+			if werr == nil {
+				break
+			}
+		}
 	}
 }

@@ -144,6 +144,17 @@ func (d *Disk) allocate(i, a int64, buf []byte) error {
 			bm[k] = 0xFF
 		}
 	}
+	// Step 2 overwrites the old end footer with the bitmap; until step
+	// 3 lands, the copy at offset 0 is the only footer. Repair it first.
+	if d.copyStale {
+		if _, err := d.f.WriteAt(d.footer.Encode(), 0); err != nil {
+			return err
+		}
+		if err := d.f.Sync(); err != nil {
+			return err
+		}
+		d.copyStale = false
+	}
 	dirty := d.tailDirty
 	d.tailDirty = true
 
@@ -187,21 +198,7 @@ func (d *Disk) allocate(i, a int64, buf []byte) error {
 	d.next, d.fileSize, d.footerSrc = end, end+FooterSize, "end"
 	d.tailDirty = false
 	d.cache.put(i, bm)
-	if err := d.f.Sync(); err != nil {
-		return err
-	}
-
-	// Keep the copy at offset 0 in step with the end footer.
-	if d.copyStale {
-		if _, err := d.f.WriteAt(d.footer.Encode(), 0); err != nil {
-			return err
-		}
-		if err := d.f.Sync(); err != nil {
-			return err
-		}
-		d.copyStale = false
-	}
-	return nil
+	return d.f.Sync()
 }
 
 // writeZeros writes n zero bytes at off in bounded chunks.
