@@ -207,3 +207,47 @@ func TestMaxSize(t *testing.T) {
 		d.Close()
 	}
 }
+
+// TestCommitSplitsEntries commits more pages than one log entry holds
+// (every page of the 1 MiB BAT region): they go out as several entries
+// and the file stays consistent.
+func TestCommitSplitsEntries(t *testing.T) {
+	mem := testfile.NewMem()
+	d, err := CreateFile(mem, "", &vdisk.CreateOptions{Size: 64 * miB, BlockSize: miB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.WriteAt([]byte{1}, 0); err != nil {
+		t.Fatal(err)
+	}
+	seq := d.logw.seq
+	tx := &txn{d: d, pages: map[int64][]byte{}, bat: map[int64]batEntry{}}
+	for off := int64(createBATOffset); off < createBATOffset+miB; off += 4 * kiB {
+		if _, err := tx.page(off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.setEntry(5, makeEntry(BlockZero, 0)); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	err = tx.commit()
+	d.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := logMaxDataUpdates(createLogLength)
+	if got, want := d.logw.seq-seq, uint64((256+per-1)/per); got != want {
+		t.Errorf("%d entries, want %d", got, want)
+	}
+	crashed := mem.Crash()
+	checkFile(t, crashed, "", nil)
+	d2, err := OpenFile(crashed, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := d2.bat[5].state(); s != BlockZero {
+		t.Errorf("entry 5 state %s after replay", s)
+	}
+	d2.Close()
+}

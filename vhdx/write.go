@@ -282,13 +282,6 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// maxEntryPages returns how many 4 KiB data pages one log entry may
-// carry so that it fits in the log.
-func (d *Disk) maxEntryPages() int {
-	sectors := int(d.hdr.LogLength / (4 * kiB))
-	return sectors - (sectors+2+127)/128 - 1
-}
-
 // commit makes the payload durable, then logs and applies the page
 // updates, then updates the in-memory BAT.
 func (tx *txn) commit() error {
@@ -310,7 +303,7 @@ func (tx *txn) commit() error {
 		offs = append(offs, off)
 	}
 	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
-	maxPages := d.maxEntryPages()
+	maxPages := logMaxDataUpdates(d.hdr.LogLength)
 	if maxPages < 1 {
 		return vdisk.Unsupportedf("vhdx: log of %d bytes too small to write", d.hdr.LogLength)
 	}
