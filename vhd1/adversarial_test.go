@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vhdkit/vhd/internal/testfile"
+	"github.com/vhdkit/vhd/internal/testutil"
 	"github.com/vhdkit/vhd/internal/vdisk"
 )
 
@@ -701,6 +702,50 @@ func TestAllocationKeptWrites(t *testing.T) {
 			if werr == nil {
 				break
 			}
+		}
+	}
+}
+
+// TestFixedOver4GiB: a sparse fixed disk of 5 GiB + 1536 bytes with
+// writes around 2 GiB, 4 GiB and the last byte reads the same in qemu-io
+// and libvhdi (offsets past 32 bits), and its size is exact in both.
+func TestFixedOver4GiB(t *testing.T) {
+	const size = 5<<30 + 3*512
+	path := filepath.Join(t.TempDir(), "f.vhd")
+	offs := []int64{2<<30 - 3, 4<<30 - 100, size - 1000}
+	var ws []modelWrite
+	for i, off := range offs {
+		ws = append(ws, modelWrite{off, bytes.Repeat([]byte{byte(0x51 + i)}, 1000)})
+	}
+	createWithWrites(t, path, &vdisk.CreateOptions{Type: vdisk.TypeFixed,
+		Size: size}, ws)
+	d := openRO(t, path)
+	if d.Size() != size {
+		t.Fatalf("size %d", d.Size())
+	}
+	if got := qemuVirtualSize(t, path); got != size {
+		t.Errorf("qemu size %d, want %d", got, size)
+	}
+	if got := vhdiinfoSize(t, path); got != size {
+		t.Errorf("vhdiinfo size %d, want %d", got, size)
+	}
+	args := []string{"-f", "vpc"}
+	for i, off := range offs {
+		args = append(args, "-c", fmt.Sprintf("read -P 0x%x %d 1000", 0x51+i, off),
+			"-c", fmt.Sprintf("read -P 0 %d 1000", off-1000))
+	}
+	out := testutil.Run(t, "qemu-io", append(args, path)...)
+	if bytes.Contains(out, []byte("ail")) { // "Pattern verification failed"
+		t.Errorf("qemu-io:\n%s", out)
+	}
+	buf := make([]byte, 2000)
+	for i, off := range offs {
+		if _, err := d.ReadAt(buf, off-1000); err != nil && err != io.EOF {
+			t.Fatal(err)
+		}
+		if !isZero(buf[:1000]) || !bytes.Equal(buf[1000:],
+			bytes.Repeat([]byte{byte(0x51 + i)}, 1000)) {
+			t.Errorf("our read at %d differs", off)
 		}
 	}
 }

@@ -251,3 +251,51 @@ func TestCommitSplitsEntries(t *testing.T) {
 	}
 	d2.Close()
 }
+
+// TestBlockStates reads a present block after rewriting its entry to
+// each state that reads as zeros, the legacy UNMAPPED value 5 included
+// (FORMATS.md 3.6), and checks Map and Check.
+func TestBlockStates(t *testing.T) {
+	img, content := validImage(t)
+	if content[0] != 1 {
+		t.Fatal("block 0 holds no data")
+	}
+	for _, s := range []BlockState{BlockUndefined, BlockZero, BlockUnmapped, blockUnmappedLegacy, BlockNotPresent} {
+		t.Run(s.String(), func(t *testing.T) {
+			b := append([]byte(nil), img...)
+			e := batEntry(le.Uint64(b[createBATOffset:]))
+			off := e.offset()
+			if s == BlockZero || s == BlockNotPresent {
+				off = 0
+			}
+			le.PutUint64(b[createBATOffset:], uint64(makeEntry(s, off)))
+			d, err := OpenFile(newROFile(b), "", &vdisk.OpenOptions{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			got := make([]byte, miB)
+			if _, err := d.ReadAt(got, 0); err != nil {
+				t.Fatal(err)
+			}
+			if !allZero(got) {
+				t.Error("block does not read as zeros")
+			}
+			exts, err := d.Map(0, miB)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := vdisk.Zero
+			if s == BlockNotPresent {
+				want = vdisk.Unallocated
+			}
+			if len(exts) != 1 || exts[0].State != want {
+				t.Errorf("map %+v, want one %s extent", exts, want)
+			}
+			fs, err := Check(newROFile(b), "", nil)
+			if err != nil || hasError(fs) {
+				t.Errorf("check: %+v, %v", fs, err)
+			}
+		})
+	}
+}

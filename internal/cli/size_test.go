@@ -31,3 +31,17 @@ func TestHumanSize(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseSize: any input gives a size that is not negative, or an
+// error; never a panic.
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"512", "10G", "1.5M", "8191T", "0.1K", "-1", "NaNG", "9e99T"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseSize(s)
+		if err == nil && n < 0 {
+			t.Fatalf("parseSize(%q) = %d", s, n)
+		}
+	})
+}
