@@ -413,13 +413,9 @@ func GetVirtualDiskIdentifier(vhdPath string) (guid.GUID, error) {
 // VHD: the footer at the end of the file is rewritten and synced, then
 // the copy at offset 0 of a dynamic or differencing disk.
 //
-// VHDX: the Virtual Disk ID metadata item is rewritten by package vhdx
-// (through its log) when it offers SetVirtualDiskID.
-//
-// BUG(vhdkit): setting the Virtual Disk ID of a VHDX returns an error
-// wrapping errors.ErrUnsupported until *vhdx.Disk has a method
-// SetVirtualDiskID(guid.GUID) error: the metadata item must be rewritten
-// through the VHDX log, which only package vhdx can do safely.
+// VHDX: the Virtual Disk ID metadata item is rewritten through the
+// VHDX log ([vhdx.Disk.SetVirtualDiskID]), so a crash leaves the old
+// or the new identifier.
 func SetVirtualDiskIdentifier(vhdPath string, identifier guid.GUID) error {
 	if err := setIdentifier(vhdPath, identifier); err != nil {
 		return fmt.Errorf("vhd: set identifier of %s: %w", vhdPath, err)
@@ -457,25 +453,16 @@ func setIdentifier(path string, id guid.GUID) error {
 	return writeVHDFooters(path, &footer)
 }
 
-// vhdxIDSetter is the method package vhdx is asked to provide for
-// [SetVirtualDiskIdentifier]: a logged rewrite of the Virtual Disk ID
-// metadata item of a disk opened read-write.
-type vhdxIDSetter interface {
-	SetVirtualDiskID(guid.GUID) error
-}
-
-// setVHDXIdentifier sets a VHDX's Virtual Disk ID through package vhdx,
-// or says that it cannot without opening the file for writing.
+// setVHDXIdentifier sets a VHDX's Virtual Disk ID through package vhdx.
 func setVHDXIdentifier(path string, id guid.GUID) error {
-	if _, ok := any((*vhdx.Disk)(nil)).(vhdxIDSetter); !ok {
-		return vdisk.Unsupportedf("setting the Virtual Disk ID of a VHDX " +
-			"(package vhdx cannot rewrite metadata items yet)")
+	if st, err := attach.Find(path); err == nil {
+		return fmt.Errorf("attached as %s: %w", st.Device, fs.ErrExist)
 	}
 	d, err := vhdx.Open(path, winioOpenOptions(false))
 	if err != nil {
 		return err
 	}
-	err = any(d).(vhdxIDSetter).SetVirtualDiskID(id)
+	err = d.SetVirtualDiskID(id)
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}

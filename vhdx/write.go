@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/Microsoft/go-winio/pkg/guid"
 	"github.com/vhdkit/vhd/internal/vdisk"
 )
 
@@ -410,4 +411,83 @@ func (d *Disk) Close() error {
 		}
 	}
 	return err
+}
+
+// SetVirtualDiskID rewrites the Virtual Disk ID metadata item
+// ([MS-VHDX] 2.6.2.3) of a disk opened read-write. The 4 KiB page that
+// holds the item goes through the log like any metadata update, so a
+// crash leaves either the old or the new identifier. Children of the
+// disk record the DataWriteGuid, not this identifier, so they still
+// match it.
+func (d *Disk) SetVirtualDiskID(id guid.GUID) error {
+	if d.readOnly {
+		return fmt.Errorf("vhdx: set virtual disk id of %s: %w", displayPath(d.path), vdisk.ErrReadOnly)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return vdisk.ErrClosed
+	}
+	if d.failed != nil {
+		return fmt.Errorf("vhdx: disk unusable after an earlier failure: %w", d.failed)
+	}
+	if err := d.setVirtualDiskID(GUID(id.ToWindowsArray())); err != nil {
+		d.failed = err
+		return fmt.Errorf("vhdx: set virtual disk id of %s: %w", displayPath(d.path), err)
+	}
+	return nil
+}
+
+func (d *Disk) setVirtualDiskID(id GUID) error {
+	region := int64(d.metaRegion.FileOffset)
+	tb := make([]byte, metadataTableSize)
+	if err := readFull(d.r, tb, region, "metadata table"); err != nil {
+		return err
+	}
+	t, err := decodeMetadataTable(tb, region, d.metaRegion.Length)
+	if err != nil {
+		return err
+	}
+	var off int64 = -1
+	for _, e := range t.Entries {
+		if e.ItemID == itemVirtualDiskID && e.Flags&metaIsUser == 0 && e.Length == 16 {
+			off = region + int64(e.Offset)
+		}
+	}
+	if off < 0 {
+		return corrupt("metadata table", "", region, "no virtual disk id item")
+	}
+	// The item is 16 bytes at an offset the table does not align;
+	// it may straddle two log pages.
+	pages := map[int64][]byte{}
+	for i := range int64(16) {
+		p := (off + i) &^ (logSectorSize - 1)
+		if pages[p] == nil {
+			b := make([]byte, logSectorSize)
+			if err := readFull(d.r, b, p, "metadata item"); err != nil {
+				return err
+			}
+			pages[p] = b
+		}
+		pages[p][off+i-p] = id[i]
+	}
+	if !d.dataGUIDDone {
+		fw, err := newGUID()
+		if err != nil {
+			return err
+		}
+		if err := d.updateHeader(func(h *Header) { h.FileWriteGUID = fw }); err != nil {
+			return err
+		}
+	}
+	ups := make([]logUpdate, 0, len(pages))
+	for p, b := range pages {
+		ups = append(ups, logUpdate{Offset: p, Data: b})
+	}
+	sort.Slice(ups, func(i, j int) bool { return ups[i].Offset < ups[j].Offset })
+	if err := d.logAndApply(ups); err != nil {
+		return err
+	}
+	d.meta.VirtualDiskID = id
+	return nil
 }
