@@ -8,7 +8,10 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have qemu-img || need+=(qemu-utils)
 have vhdiinfo || need+=(libvhdi-utils)
-python3 -c 'import pyvhdi' >/dev/null 2>&1 || need+=(python3-libvhdi)
+# pyvhdi is Debian's binding for the system python3, not for a python3
+# that may come first in PATH (pyenv).
+/usr/bin/python3 -c 'import pyvhdi' >/dev/null 2>&1 ||
+	python3 -c 'import pyvhdi' >/dev/null 2>&1 || need+=(python3-libvhdi)
 have 7zz || need+=(7zip)
 have nbdinfo || need+=(libnbd-bin)
 have fusermount3 || need+=(fuse3)
