@@ -48,6 +48,31 @@
 // with the file offset of the structure at fault. It opens the file
 // read-only and never writes it.
 //
+// # The go-winio API
+//
+// This package also offers every exported name of go-winio's vhd
+// package (github.com/Microsoft/go-winio/vhd, v0.6.4): [CreateVhdx],
+// [CreateDiffVhd], [CreateVirtualDisk], [OpenVirtualDisk],
+// [OpenVirtualDiskWithParameters], [AttachVirtualDisk], [AttachVhd],
+// [DetachVirtualDisk], [DetachVhd], [GetVirtualDiskPhysicalPath],
+// [GetVirtualDiskIdentifier] and [SetVirtualDiskIdentifier], with their
+// types and constants. On Windows they have go-winio's exact signatures
+// and call VirtDisk, so changing the import path is the whole migration;
+// three defects of the original are fixed there ([AttachVhd] keeps the
+// disk attached, block sizes no longer overflow uint32, and the
+// identifier functions tell VHD from VHDX by content, not by a
+// case-sensitive suffix).
+//
+// Elsewhere the same calls run on this package's engine. Creating,
+// opening and the identifier pair work on every system. On Linux,
+// attaching gives a block device: a raw image or fixed VHD through a
+// loop device, any other disk through a raw view served over FUSE with
+// a loop device on top; the attach lasts until [DetachVhd] or
+// [DetachVirtualDisk]. Where a system cannot attach, the call returns an
+// error wrapping [errors.ErrUnsupported]. Handles are this package's
+// own values: they are not Windows handles and mean nothing to other
+// code.
+//
 // # Concurrency
 //
 // A [Disk] serves ReadAt from many goroutines at once; WriteAt is safe
