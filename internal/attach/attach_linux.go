@@ -467,7 +467,12 @@ func Serve(dir string, open Opener) error {
 	if err != nil {
 		res = err.Error()
 	}
-	os.WriteFile(filepath.Join(dir, exitFile), []byte(res+"\n"), 0o600) //nolint:errcheck // best effort
+	// Written under a temporary name and renamed, so that [Detach]
+	// never reads it half-written.
+	tmp := filepath.Join(dir, exitFile+".tmp")
+	if os.WriteFile(tmp, []byte(res+"\n"), 0o600) == nil {
+		os.Rename(tmp, filepath.Join(dir, exitFile)) //nolint:errcheck // best effort
+	}
 	return err
 }
 
