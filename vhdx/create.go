@@ -175,7 +175,21 @@ func inheritParent(childPath, parentPath string, m *Metadata) (*ParentLocator, e
 			pl.Entries = append(pl.Entries, KeyValue{"relative_path", windowsPath(rel)})
 		}
 	}
-	pl.Entries = append(pl.Entries, KeyValue{"absolute_win32_path", `\\?\` + windowsPath(absParent)})
+	// absolute_win32_path must be \\?\ plus a drive letter or UNC share
+	// (FORMATS.md 3.9). A host path without a volume name (Linux, macOS)
+	// has neither, so it is not recorded: such a child finds its parent
+	// through relative_path or the file name only.
+	if vol := filepath.VolumeName(absParent); vol != "" {
+		w := windowsPath(absParent)
+		if unc, ok := strings.CutPrefix(w, `\\`); ok {
+			w = `UNC\` + unc
+		}
+		pl.Entries = append(pl.Entries, KeyValue{"absolute_win32_path", `\\?\` + w})
+	}
+	if len(pl.Entries) == 1 {
+		return nil, fmt.Errorf("%w: a differencing disk needs its own path "+
+			"to record where its parent is", vdisk.ErrInvalidArgument)
+	}
 	return pl, nil
 }
 
