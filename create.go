@@ -42,5 +42,18 @@ func Create(path string, format Format, opts *CreateOptions) (Disk, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
+	if opts.Parent != "" {
+		// A parent of another format would fail inside the format
+		// package as a corrupt file; say what is really wrong.
+		pf, err := DetectFile(opts.Parent)
+		if err != nil {
+			return nil, fmt.Errorf("create %s: parent: %w", path, err)
+		}
+		if pf != format {
+			return nil, fmt.Errorf("create %s: %w: the parent of a %v disk "+
+				"must be a %v disk; %s is %v", path, ErrInvalidArgument,
+				format, format, opts.Parent, pf)
+		}
+	}
 	return drv.create(path, opts)
 }

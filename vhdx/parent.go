@@ -127,8 +127,10 @@ func (d *Disk) checkParent(p *Disk, links []GUID) error {
 		ok = ok || g == p.hdr.DataWriteGUID
 	}
 	if !ok {
-		return fmt.Errorf("%w: parent DataWriteGuid %s, child expects %s",
-			vdisk.ErrParentMismatch, p.hdr.DataWriteGUID, linkageText(links[0]))
+		return fmt.Errorf("%w: the parent's DataWriteGuid is %s but the "+
+			"child was made from %s: the parent was written to or replaced "+
+			"after the child was created",
+			vdisk.ErrParentMismatch, p.hdr.DataWriteGUID, links[0])
 	}
 	if p.geo.sectorSize != d.geo.sectorSize {
 		return fmt.Errorf("%w: parent logical sector size %d, child %d",

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -44,7 +45,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errFound):
 		return ExitFound
 	}
-	fmt.Fprintf(stderr, "vhd: %v\n", err)
+	// The library's own messages may start with the package name,
+	// which is also the program's.
+	msg := strings.TrimPrefix(err.Error(), "vhd: ")
+	fmt.Fprintf(stderr, "vhd: %s\n", msg)
 	return ExitFailure
 }
 
