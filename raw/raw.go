@@ -142,10 +142,53 @@ func Detect(r io.ReaderAt, size int64) bool { return true }
 // a rule, so it returns no findings; the error reports that f could not
 // be measured.
 func Check(f vdisk.File, path string, opts *vdisk.OpenOptions) ([]vdisk.Finding, error) {
-	if _, err := f.Size(); err != nil {
+	size, err := f.Size()
+	if err != nil {
 		return nil, fmt.Errorf("raw: check %s: %w", path, err)
 	}
-	return nil, nil
+	var fs []vdisk.Finding
+	warn := func(off int64, rule, format string, args ...any) {
+		fs = append(fs, vdisk.Finding{Severity: vdisk.SeverityWarning,
+			Structure: "file", Offset: off, Rule: rule,
+			Message: fmt.Sprintf(format, args...)})
+	}
+	if size%512 != 0 {
+		warn(-1, "raw.size.sector", "size %d is not a whole number of "+
+			"512-byte sectors: not a disk image?", size)
+	}
+	// Any file is a raw image, so a VHD or VHDX whose signature is
+	// damaged is one too. Say so when the structures of those formats
+	// are still in their places.
+	at := func(off int64, sig string) bool {
+		if off < 0 || off+int64(len(sig)) > size {
+			return false
+		}
+		b := make([]byte, len(sig))
+		_, err := f.ReadAt(b, off)
+		return err == nil && string(b) == sig
+	}
+	for _, s := range []struct {
+		off int64
+		sig string
+	}{{64 << 10, "head"}, {128 << 10, "head"}, {192 << 10, "regi"}, {256 << 10, "regi"}} {
+		if at(s.off, s.sig) {
+			warn(s.off, "raw.vhdx-signature", "VHDX %q signature here, but "+
+				"no VHDX file identifier at 0: a damaged VHDX read as raw?", s.sig)
+			break
+		}
+	}
+	for _, off := range []int64{size - 512, size - 511, 0} {
+		if at(off, "conectix") {
+			warn(off, "raw.vhd-footer", "VHD footer cookie here, but no "+
+				"valid VHD footer: a damaged VHD read as raw?")
+			break
+		}
+	}
+	if at(512, "cxsparse") {
+		warn(512, "raw.vhd-header", "VHD dynamic header cookie here: a "+
+			"damaged VHD read as raw?")
+	}
+	return fs, nil
 }
 
 // ReadAt reads virtual content, which is the file's content. Reading at

@@ -209,3 +209,42 @@ func TestCheck(t *testing.T) {
 		t.Fatal("Detect rejected content; any content is a raw image")
 	}
 }
+
+// TestCheckDamagedSignatures: a VHD or VHDX with a damaged signature is
+// a raw image to Detect; Check warns when the other structures of those
+// formats are still in place.
+func TestCheckDamagedSignatures(t *testing.T) {
+	rules := func(b []byte) []string {
+		t.Helper()
+		fs, err := Check(testfile.FromBytes(b), "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r []string
+		for _, f := range fs {
+			if f.Severity != vdisk.SeverityWarning {
+				t.Errorf("finding %+v is not a warning", f)
+			}
+			r = append(r, f.Rule)
+		}
+		return r
+	}
+	vhdx := make([]byte, 1<<20)
+	copy(vhdx[64<<10:], "head")
+	copy(vhdx[192<<10:], "regi")
+	if r := rules(vhdx); len(r) != 1 || r[0] != "raw.vhdx-signature" {
+		t.Errorf("damaged VHDX: %v", r)
+	}
+	vhd := make([]byte, 1<<20+512)
+	copy(vhd[1<<20:], "conectix")
+	if r := rules(vhd); len(r) != 1 || r[0] != "raw.vhd-footer" {
+		t.Errorf("damaged fixed VHD: %v", r)
+	}
+	copy(vhd[512:], "cxsparse")
+	if r := rules(vhd); len(r) != 2 {
+		t.Errorf("damaged dynamic VHD: %v", r)
+	}
+	if r := rules([]byte("some notes\n")); len(r) != 1 || r[0] != "raw.size.sector" {
+		t.Errorf("text file: %v", r)
+	}
+}

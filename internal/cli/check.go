@@ -109,18 +109,20 @@ func check(path string, azure bool) (*checkReport, error) {
 func writeCheck(w io.Writer, r *checkReport) error {
 	var b strings.Builder
 	for _, f := range r.Findings {
-		where := "-"
+		where := f.Structure
 		if f.Offset >= 0 {
-			where = fmt.Sprintf("0x%x", f.Offset)
+			where = fmt.Sprintf("%s at 0x%x", f.Structure, f.Offset)
 		}
-		fmt.Fprintf(&b, "%s: %s at %s: %s [%s]\n", f.Severity, f.Structure, where, f.Message, f.Rule)
+		fmt.Fprintf(&b, "%s: %s: %s [%s]\n", f.Severity, where, f.Message, f.Rule)
 	}
 	switch {
 	case r.Errors == 1:
 		b.WriteString("1 error found\n")
 	case r.Errors > 1:
 		fmt.Fprintf(&b, "%d errors found\n", r.Errors)
-	case r.Warnings > 0:
+	case r.Warnings == 1:
+		b.WriteString("OK (1 warning)\n")
+	case r.Warnings > 1:
 		fmt.Fprintf(&b, "OK (%d warnings)\n", r.Warnings)
 	default:
 		b.WriteString("OK\n")

@@ -484,3 +484,14 @@ func TestCheckAzureQemu(t *testing.T) {
 		t.Fatalf("--azure output is %d bytes, want a whole number of MiB plus 512", fi.Size())
 	}
 }
+
+// TestVersion: --version prints the program name and a version.
+func TestVersion(t *testing.T) {
+	var out, errb bytes.Buffer
+	if rc := Run(context.Background(), []string{"--version"}, &out, &errb); rc != ExitOK {
+		t.Fatalf("exit %d: %s", rc, errb.String())
+	}
+	if !strings.HasPrefix(out.String(), "vhd version ") {
+		t.Errorf("--version printed %q", out.String())
+	}
+}

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"time"
@@ -86,6 +88,9 @@ rounded up to a whole MiB.`,
 					bar.Finish()
 				}
 				fmt.Fprintln(stderr)
+			}
+			if errors.Is(err, fs.ErrExist) && !force {
+				return fmt.Errorf("%w (use --force to replace it)", err)
 			}
 			if err != nil {
 				return err

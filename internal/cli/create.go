@@ -53,8 +53,10 @@ size is its parent's. Sizes take bytes or a binary K, M, G or T suffix.`,
 				return usageError{fmt.Errorf("a differencing disk needs --parent"), cmd}
 			case opts.Type != vhd.TypeDifferencing && parent != "":
 				return usageError{fmt.Errorf("--parent needs --type differencing"), cmd}
-			case opts.Type != vhd.TypeDifferencing && size.n <= 0:
+			case opts.Type != vhd.TypeDifferencing && !cmd.Flags().Changed("size"):
 				return usageError{fmt.Errorf("--size is required"), cmd}
+			case opts.Type != vhd.TypeDifferencing && size.n <= 0:
+				return usageError{fmt.Errorf("--size must be more than 0"), cmd}
 			}
 			f, err := formatFlag(format)
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -69,6 +70,7 @@ Exit status: 0 success; 1 when check finds an error or compare finds a
 difference; 2 for usage errors and any other failure.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {
 			level := slog.LevelWarn - slog.Level(4*verbose)
 			h := slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
@@ -117,4 +119,28 @@ func logger(cmd *cobra.Command) *slog.Logger {
 		return l
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// version is the module version the binary was built from ("devel"
+// plus the VCS revision for a build from a checkout).
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				v += " " + s.Value[:min(12, len(s.Value))]
+			case "vcs.modified":
+				if s.Value == "true" {
+					v += "+dirty"
+				}
+			}
+		}
+	}
+	return v + " " + bi.GoVersion
 }
