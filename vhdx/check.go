@@ -213,7 +213,7 @@ func (c *checker) checkBAT(opts *vdisk.OpenOptions) error {
 			o = *opts
 		}
 		o.ReadOnly = true
-		if err := d.openParent(&o); err != nil {
+		if err := d.openParents(&o, 0); err != nil {
 			if err := c.add(vdisk.SeverityWarning, err); err != nil {
 				return err
 			}

@@ -67,16 +67,46 @@ func OpenFile(f vdisk.File, path string, opts *vdisk.OpenOptions) (*Disk, error)
 	if opts == nil {
 		opts = &vdisk.OpenOptions{}
 	}
+	d, err := loadFile(f, path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.openParents(opts, 0); err != nil {
+		return nil, fmt.Errorf("vhdx: open %s: %w", displayPath(path), err)
+	}
+	return d, nil
+}
+
+// loadFile reads and checks the structures of f without opening any
+// parent.
+func loadFile(f vdisk.File, path string, opts *vdisk.OpenOptions) (*Disk, error) {
 	d := &Disk{f: f, r: f, path: path, readOnly: opts.ReadOnly, logState: "clean"}
 	if err := d.load(); err != nil {
 		return nil, fmt.Errorf("vhdx: open %s: %w", displayPath(path), err)
 	}
-	if d.meta.HasParent {
-		if err := d.openParent(opts); err != nil {
-			return nil, fmt.Errorf("vhdx: open %s: %w", displayPath(path), err)
-		}
-	}
 	return d, nil
+}
+
+// maxChain bounds the depth of a differencing chain, so that files
+// naming each other (or themselves) as parent cannot recurse forever.
+const maxChain = 64
+
+// errTooDeep is returned as is through every level of a chain that is
+// too deep.
+var errTooDeep error = &vdisk.CorruptError{Format: "vhdx",
+	Structure: "parent chain", Offset: -1,
+	Reason: fmt.Sprintf("more than %d differencing levels (a loop?)", maxChain)}
+
+// openParents opens the parent chain of a disk loaded depth levels below
+// the disk the caller opened.
+func (d *Disk) openParents(opts *vdisk.OpenOptions, depth int) error {
+	if !d.meta.HasParent {
+		return nil
+	}
+	if depth >= maxChain {
+		return errTooDeep
+	}
+	return d.openParent(opts, depth)
 }
 
 func displayPath(p string) string {

@@ -1,7 +1,6 @@
 package vhdx
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -71,7 +70,10 @@ func hostAbsPath(p string) string {
 }
 
 // openParent finds, opens (read-only) and checks the parent.
-func (d *Disk) openParent(opts *vdisk.OpenOptions) error {
+// The candidate's identity is checked before its own parents are opened,
+// so that decoys at every level of a chain do not each open a whole
+// chain.
+func (d *Disk) openParent(opts *vdisk.OpenOptions, depth int) error {
 	pl := d.meta.ParentLocator
 	var links []GUID
 	for _, key := range []string{"parent_linkage", "parent_linkage2"} {
@@ -93,19 +95,23 @@ func (d *Disk) openParent(opts *vdisk.OpenOptions) error {
 			tried = append(tried, fmt.Sprintf("%s (%v)", cand, err))
 			continue
 		}
-		p, err := OpenFile(f, cand, popts)
+		p, err := loadFile(f, cand, popts)
 		if err != nil {
 			f.Close()
-			if errors.Is(err, vdisk.ErrParentNotFound) || errors.Is(err, vdisk.ErrParentMismatch) {
-				return fmt.Errorf("parent %s: %w", cand, err)
-			}
 			mismatch = fmt.Errorf("%w: %s is not a usable VHDX parent: %w", vdisk.ErrParentMismatch, cand, err)
 			continue
 		}
 		if err := d.checkParent(p, links); err != nil {
-			p.Close()
+			f.Close()
 			mismatch = fmt.Errorf("%s: %w", cand, err)
 			continue
+		}
+		if err := p.openParents(popts, depth+1); err != nil {
+			f.Close()
+			if err == errTooDeep {
+				return err
+			}
+			return fmt.Errorf("parent %s: %w", cand, err)
 		}
 		d.parent = p
 		return nil
