@@ -206,6 +206,10 @@ func (d *Disk) handleLog() error {
 	if err := d.updateHeader(func(h *Header) { h.FileWriteGUID = fw }); err != nil {
 		return err
 	}
+	// Zero ranges are written only where the file has bytes: past its
+	// end it reads as zeros once extended, so a hostile descriptor
+	// zeroing terabytes costs one Truncate, not terabytes of writes.
+	written := d.fileSize // end of the bytes the file holds so far
 	end := int64(0)
 	for _, u := range seq.Updates {
 		if u.Data != nil {
@@ -213,10 +217,13 @@ func (d *Disk) handleLog() error {
 				return err
 			}
 			end = max(end, u.Offset+int64(len(u.Data)))
+			written = max(written, end)
 			continue
 		}
-		if err := writeZeros(d.f, u.Offset, u.ZeroLength); err != nil {
-			return err
+		if n := min(u.ZeroLength, written-u.Offset); n > 0 {
+			if err := writeZeros(d.f, u.Offset, n); err != nil {
+				return err
+			}
 		}
 		end = max(end, u.Offset+u.ZeroLength)
 	}
@@ -224,7 +231,7 @@ func (d *Disk) handleLog() error {
 	if err != nil {
 		return err
 	}
-	if last := int64(min(seq.LastFileOffset, maxFileOffset)); last > max(size, end) {
+	if last := max(int64(min(seq.LastFileOffset, maxFileOffset)), end); last > size {
 		if err := d.f.Truncate(last); err != nil {
 			return err
 		}
