@@ -170,9 +170,9 @@ func decodeLogDescriptor(b []byte, seq uint64, off int64) (logDescriptor, error)
 	case d.Zero && d.ZeroLength%logSectorSize != 0:
 		return d, logCorrupt(s, "ZeroLength", off+8,
 			"%d is not a multiple of 4 KiB", d.ZeroLength)
-	case d.FileOffset > math.MaxInt64 || length > math.MaxInt64-d.FileOffset:
+	case d.FileOffset > maxFileSize || length > maxFileSize-d.FileOffset:
 		return d, logCorrupt(s, "FileOffset", off+16,
-			"range %#x+%d is beyond any file", d.FileOffset, length)
+			"range %#x+%d is beyond any VHDX file", d.FileOffset, length)
 	}
 	return d, nil
 }
@@ -454,6 +454,11 @@ func readLog(r io.ReaderAt, logOffset int64, logLength uint32, logGUID [16]byte,
 			"LogGuid is set but no valid entry sequence carries it")
 	}
 	head := entries[len(entries)-1].e
+	if head.LastFileOffset > maxFileSize {
+		return nil, logCorrupt("log entry", "LastFileOffset",
+			logOffset+int64(entries[len(entries)-1].at)+56,
+			"%#x is beyond any VHDX file", head.LastFileOffset)
+	}
 	if uint64(fileSize) < head.FlushedFileOffset {
 		return nil, logCorrupt("log entry", "FlushedFileOffset",
 			logOffset+int64(entries[len(entries)-1].at)+48,

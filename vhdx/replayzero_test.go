@@ -2,6 +2,7 @@ package vhdx
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -28,7 +29,11 @@ func (s sliceWriter) WriteAt(p []byte, off int64) (int, error) { return copy(s[o
 // TestReplayZeroPastEOF replays a log whose zero descriptor covers 1 TiB
 // past the end of a small file: a writable open must extend the file
 // (sparse) instead of writing a terabyte of zeros, and keep the content.
-func TestReplayZeroPastEOF(t *testing.T) {
+// zeroLogImage returns the path of a valid image whose log holds one
+// entry zeroing n bytes from the 1 MiB-aligned end of the file, with
+// the image's content.
+func zeroLogImage(t *testing.T, n int64) (string, int64, []byte) {
+	t.Helper()
 	img, content := validImage(t)
 	d, err := OpenFile(newROFile(img), "", &vdisk.OpenOptions{ReadOnly: true})
 	if err != nil {
@@ -39,7 +44,7 @@ func TestReplayZeroPastEOF(t *testing.T) {
 	g := GUID{9, 9, 9}
 	end := roundUp(int64(len(img)), miB)
 	w := newLogWriter(sliceWriter(img), int64(h.LogOffset), h.LogLength, [16]byte(g))
-	if err := w.append([]logUpdate{{Offset: end, ZeroLength: 1 << 40}}, uint64(len(img))&^(miB-1), uint64(end)); err != nil {
+	if err := w.append([]logUpdate{{Offset: end, ZeroLength: n}}, uint64(len(img))&^(miB-1), uint64(end)); err != nil {
 		t.Fatal(err)
 	}
 	h.LogGUID = g
@@ -53,8 +58,16 @@ func TestReplayZeroPastEOF(t *testing.T) {
 	if err := os.WriteFile(p, img, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return p, end, content
+}
+
+// TestReplayZeroPastEOF replays a log whose zero descriptor covers 1 TiB
+// past the end of a small file: a writable open must extend the file
+// (sparse) instead of writing a terabyte of zeros, and keep the content.
+func TestReplayZeroPastEOF(t *testing.T) {
+	p, end, content := zeroLogImage(t, 1<<40)
 	var written int64
-	d, err = Open(p, &vdisk.OpenOptions{OpenFile: func(path string, ro bool) (vdisk.File, error) {
+	d, err := Open(p, &vdisk.OpenOptions{OpenFile: func(path string, ro bool) (vdisk.File, error) {
 		f, err := vdisk.OpenOSFile(path, ro)
 		return countingFile{f, &written}, err
 	}})
@@ -74,5 +87,25 @@ func TestReplayZeroPastEOF(t *testing.T) {
 	}
 	if !bytes.Equal(got, content) {
 		t.Error("content changed")
+	}
+}
+
+// TestReplayZeroBeyondAnyFile: a zero descriptor reaching past the
+// largest VHDX file (64 TiB of payload plus structures) is corrupt, in
+// a read-only and a writable open, and the file is not extended.
+func TestReplayZeroBeyondAnyFile(t *testing.T) {
+	p, _, _ := zeroLogImage(t, 1<<52)
+	before, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{true, false} {
+		_, err := Open(p, &vdisk.OpenOptions{ReadOnly: ro})
+		if !errors.Is(err, vdisk.ErrCorrupt) {
+			t.Errorf("read-only %t: %v, want ErrCorrupt", ro, err)
+		}
+	}
+	if after, err := os.Stat(p); err != nil || after.Size() != before.Size() {
+		t.Errorf("file size %d, was %d (%v)", after.Size(), before.Size(), err)
 	}
 }

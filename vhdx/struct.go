@@ -31,8 +31,13 @@ const (
 
 	maxRegionEntries = 2047
 	maxVirtualSize   = 64 << 40
-	minBlockSize     = 1 * miB
-	maxBlockSize     = 256 * miB
+	// maxFileSize bounds every file offset a log entry may name: the
+	// largest payload plus room for the BAT, sector bitmaps (1 MiB per
+	// 4 GiB of 512-byte sectors: 16 GiB at 64 TiB) and metadata. A log
+	// entry beyond it would make replay extend the file absurdly.
+	maxFileSize  = maxVirtualSize + 1<<40
+	minBlockSize = 1 * miB
+	maxBlockSize = 256 * miB
 )
 
 var le = binary.LittleEndian
