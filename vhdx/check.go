@@ -3,6 +3,7 @@ package vhdx
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -183,6 +184,7 @@ func (c *checker) checkBAT(opts *vdisk.OpenOptions) error {
 		return c.add(E, err)
 	}
 	d.bat = make([]batEntry, d.geo.totalEntries)
+	var notPresent, firstNotPresent int64 // fixed-disk blocks
 	for i := range d.bat {
 		e := batEntry(le.Uint64(b[8*i:]))
 		idx := int64(i)
@@ -197,10 +199,20 @@ func (c *checker) checkBAT(opts *vdisk.OpenOptions) error {
 				"entry "+strconv.FormatInt(idx, 10)+": state "+s.String()+" with a non-zero FileOffsetMB (Hyper-V rejects this)")
 		}
 		if d.typ == vdisk.TypeFixed && !d.geo.isBitmapIndex(idx) && e.state() != BlockFullyPresent {
-			c.note(vdisk.SeverityWarning, "BAT", off+8*idx, "vhdx.bat.fixed_not_present",
-				"entry "+strconv.FormatInt(idx, 10)+": fixed disk block in state "+e.state().String())
+			if notPresent == 0 {
+				firstNotPresent = idx
+			}
+			notPresent++
 		}
 		d.bat[i] = e
+	}
+	if notPresent > 0 {
+		// qemu-img makes fixed disks this way (blocks ZERO, space
+		// allocated); one finding for all of them.
+		c.note(vdisk.SeverityWarning, "BAT", off+8*firstNotPresent, "vhdx.bat.fixed_not_present",
+			fmt.Sprintf("%d payload blocks of a fixed disk are not FULLY_PRESENT "+
+				"(first: entry %d, %s)", notPresent, firstNotPresent,
+				batEntry(le.Uint64(b[8*firstNotPresent:])).state()))
 	}
 	for _, err := range d.checkBlocks() {
 		if err := c.add(E, err); err != nil {

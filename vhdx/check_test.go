@@ -2,6 +2,8 @@ package vhdx
 
 import (
 	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vhdkit/vhd/internal/testutil"
@@ -117,4 +119,36 @@ func TestCheckCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestCheckQemuFixed: qemu-img makes fixed disks with every block in
+// state ZERO (space allocated); check gives one warning for all of them,
+// not one per block.
+func TestCheckQemuFixed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "qf.vhdx")
+	testutil.Run(t, "qemu-img", "create", "-q", "-f", "vhdx", "-o", "subformat=fixed,block_size=8M", path, "64M")
+	f, err := vdisk.OpenOSFile(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fs, err := Check(f, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range fs {
+		if f.Severity == vdisk.SeverityError {
+			t.Errorf("error: %+v", f)
+		}
+		if f.Rule == "vhdx.bat.fixed_not_present" {
+			n++
+			if !strings.Contains(f.Message, "8 payload blocks") {
+				t.Errorf("message %q", f.Message)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d fixed_not_present findings, want 1: %+v", n, fs)
+	}
 }
