@@ -6,12 +6,12 @@
 #
 # The input is a raw image of SIZE_MiB (default 4096) with 40% of its
 # 1 MiB blocks filled with random data at scattered offsets. Every timing
-# is the median of RUNS (default 3) runs with warm page cache.
+# is the median of RUNS (default 5) runs with warm page cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 size_mib=${1:-4096}
-runs=${2:-3}
+runs=${2:-5}
 work=$(mktemp -d "${TMPDIR:-/tmp}/vhd-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -50,28 +50,36 @@ median() {
 	printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p"
 }
 
-row() { # name seconds base
-	awk -v n="$1" -v t="$2" -v b="$3" \
-		'BEGIN{printf "%-34s %8.3f s  %5.2fx cp\n", n, t, t / b}'
+row() { # name seconds base [durable-base]
+	awk -v n="$1" -v t="$2" -v b="$3" -v d="${4:-}" 'BEGIN{
+		printf "%-36s %7.3f s  %5.2fx cp", n, t, t / b
+		if (d != "") printf "  %5.2fx cp+sync", t / d
+		printf "\n"}'
 }
 
-echo
-echo "raw -> vhdx"
-cp_t=$(median "$work/cp.img" cp --sparse=always "$work/in.img" "$work/cp.img")
-vhd_t=$(median "$work/out.vhdx" "$work/vhd" convert "$work/in.img" "$work/out.vhdx")
-qemu_t=$(median "$work/q.vhdx" qemu-img convert -f raw -O vhdx "$work/in.img" "$work/q.vhdx")
-row "cp --sparse=always (raw)" "$cp_t" "$cp_t"
-row "vhd convert" "$vhd_t" "$cp_t"
-row "qemu-img convert -O vhdx" "$qemu_t" "$cp_t"
-"$work/vhd" convert "$work/in.img" "$work/src.vhdx"
+# One direction: cp, cp + fsync of the copy, vhd convert without and
+# with its fsync, and qemu-img convert (whose default cache mode,
+# "unsafe", does not sync either). Compare like with like: --no-sync
+# and qemu-img with cp, the default (durable) vhd convert with cp+sync.
+bench() { # label src srcfmt dst dstfmt
+	local label=$1 src=$2 sfmt=$3 dst=$4 dfmt=$5 ext=${4##*.}
+	echo
+	echo "$label"
+	local cp_t cps_t vn_t v_t q_t
+	cp_t=$(median "$work/cp.$ext" cp --sparse=always "$src" "$work/cp.$ext")
+	cps_t=$(median "$work/cp.$ext" sh -c 'cp --sparse=always "$1" "$2" && sync "$2"' sh "$src" "$work/cp.$ext")
+	vn_t=$(median "$dst" "$work/vhd" convert --no-sync "$src" "$dst")
+	v_t=$(median "$dst" "$work/vhd" convert "$src" "$dst")
+	q_t=$(median "$work/q.$dfmt" qemu-img convert -f "$sfmt" -O "$dfmt" "$src" "$work/q.$dfmt")
+	row "cp --sparse=always" "$cp_t" "$cp_t"
+	row "cp --sparse=always + sync" "$cps_t" "$cp_t"
+	row "vhd convert --no-sync" "$vn_t" "$cp_t"
+	row "vhd convert (synced)" "$v_t" "$cp_t" "$cps_t"
+	row "qemu-img convert -O $dfmt" "$q_t" "$cp_t"
+}
 
-echo
-echo "vhdx -> raw"
-cp_t=$(median "$work/cp.vhdx" cp --sparse=always "$work/src.vhdx" "$work/cp.vhdx")
-vhd_t=$(median "$work/out.img" "$work/vhd" convert "$work/src.vhdx" "$work/out.img")
-qemu_t=$(median "$work/q.img" qemu-img convert -f vhdx -O raw "$work/src.vhdx" "$work/q.img")
-row "cp --sparse=always (vhdx)" "$cp_t" "$cp_t"
-row "vhd convert" "$vhd_t" "$cp_t"
-row "qemu-img convert -O raw" "$qemu_t" "$cp_t"
+bench "raw -> vhdx" "$work/in.img" raw "$work/out.vhdx" vhdx
+"$work/vhd" convert "$work/in.img" "$work/src.vhdx"
+bench "vhdx -> raw" "$work/src.vhdx" vhdx "$work/out.img" raw
 
 cmp "$work/in.img" "$work/out.img" && echo "round trip: identical"
