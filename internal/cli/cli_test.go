@@ -250,7 +250,24 @@ func TestConvertCompare(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "exists") {
 		t.Fatalf("convert over an existing file: exit %d, %q", code, errOut)
 	}
+	if !strings.Contains(errOut, "--force") {
+		t.Errorf("refusal does not mention --force: %q", errOut)
+	}
 	mustRun(t, 0, "convert", "--force", "--type", "fixed", src, filepath.Join(dir, "out.vhdx"))
+
+	// 4 KiB logical sectors, read back by libvhdi too.
+	k4 := filepath.Join(dir, "4k.vhdx")
+	mustRun(t, 0, "convert", "--logical-sector-size", "4096", src, k4)
+	if got := mustRun(t, 0, "compare", src, k4); got != "identical\n" {
+		t.Fatalf("compare 4k.vhdx: %q", got)
+	}
+	if out := mustRun(t, 0, "info", k4); !strings.Contains(out, "logical sector size:   4096") {
+		t.Errorf("info of 4k.vhdx:\n%s", out)
+	}
+	if out := testutil.Run(t, "vhdiinfo", k4); !strings.Contains(string(out), "Bytes per sector\t: 4096") {
+		t.Errorf("vhdiinfo of 4k.vhdx:\n%s", out)
+	}
+	os.Remove(k4)
 
 	other := filepath.Join(dir, "other.img")
 	writeRaw(t, other, 40*mib, map[int64]byte{0: 1, 17 * mib: 2, 39 * mib: 4})

@@ -27,6 +27,7 @@ func newConvertCmd() *cobra.Command {
 		blockSize                  sizeFlag
 		azure, showProgress, force bool
 		noSync                     bool
+		logicalSize, physicalSize  uint32
 	)
 	c := &cobra.Command{
 		Use:   "convert SRC DST",
@@ -55,6 +56,9 @@ rounded up to a whole MiB.`,
 				Azure:     azure,
 				Overwrite: force,
 				NoSync:    noSync,
+
+				LogicalSectorSize:  logicalSize,
+				PhysicalSectorSize: physicalSize,
 			}
 			var err error
 			if opts.Format, err = formatFlag(format); err != nil {
@@ -104,6 +108,8 @@ rounded up to a whole MiB.`,
 	fl.StringVar(&format, "format", "", "output format: vhdx, vhd or raw (default from DST's extension)")
 	fl.StringVar(&typ, "type", "", "dynamic or fixed (default dynamic)")
 	fl.Var(&blockSize, "block-size", "block size of a VHD or VHDX output")
+	fl.Uint32Var(&logicalSize, "logical-sector-size", 0, "512 or 4096 (VHDX; default the source's)")
+	fl.Uint32Var(&physicalSize, "physical-sector-size", 0, "512 or 4096 (default the source's)")
 	fl.BoolVar(&azure, "azure", false, "fixed VHD sized to a whole MiB, for Azure upload")
 	fl.BoolVar(&showProgress, "progress", false, "show a progress bar on stderr (default when stderr is a terminal)")
 	fl.BoolVarP(&force, "force", "f", false, "replace DST if it exists")
