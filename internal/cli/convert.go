@@ -79,6 +79,21 @@ rounded up to a whole MiB.`,
 				return err
 			}
 			defer src.Close()
+			if ext := vhd.FormatFromPath(args[1]); opts.Format != vhd.FormatUnknown &&
+				ext != vhd.FormatUnknown && ext != opts.Format {
+				logger(cmd).Warn("--format differs from DST's extension; "+
+					"Windows and Hyper-V go by the extension",
+					"format", opts.Format, "dst", args[1])
+			}
+			dstFormat := opts.Format
+			if dstFormat == vhd.FormatUnknown {
+				dstFormat = vhd.FormatFromPath(args[1])
+			}
+			if n := src.Size(); n%512 != 0 && dstFormat != vhd.FormatRaw {
+				logger(cmd).Warn("source size is not a whole number of "+
+					"512-byte sectors; the output is padded with zeros",
+					"src", args[0], "size", n)
+			}
 			stderr := cmd.ErrOrStderr()
 			var bar *progressbar.ProgressBar
 			if showProgress || isTerminal(stderr) {
