@@ -227,3 +227,27 @@ func formatByExtension(path string) vdisk.Format {
 	}
 	return vdisk.FormatVHDX
 }
+
+// CreateVhdx creates a dynamic disk of maxSizeInGb GiB with blocks of
+// blockSizeInMb MiB (0 for the format's default) at path. As VirtDisk
+// does for go-winio's call, the format follows the extension: ".vhd"
+// (any case) makes a VHD, anything else a VHDX. On Windows VirtDisk
+// creates the disk; elsewhere this package's engine does.
+func CreateVhdx(path string, maxSizeInGb, blockSizeInMb uint32) error {
+	bs, err := blockSizeBytes(blockSizeInMb)
+	if err != nil {
+		return fmt.Errorf("vhd: create %s: %w", path, err)
+	}
+	p := CreateVirtualDiskParameters{
+		Version: 2,
+		Version2: CreateVersion2{
+			MaximumSize:      uint64(maxSizeInGb) * winioGiB,
+			BlockSizeInBytes: bs,
+		},
+	}
+	h, err := CreateVirtualDisk(path, VirtualDiskAccessNone, CreateVirtualDiskFlagNone, &p)
+	if err != nil {
+		return err
+	}
+	return CloseHandle(h)
+}

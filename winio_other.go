@@ -84,29 +84,6 @@ func CloseHandle(h Handle) error {
 	return nil
 }
 
-// CreateVhdx creates a dynamic disk of maxSizeInGb GiB with blocks of
-// blockSizeInMb MiB (0 for the format's default) at path. As VirtDisk
-// does for go-winio's call, the format follows the extension: ".vhd"
-// (any case) makes a VHD, anything else a VHDX.
-func CreateVhdx(path string, maxSizeInGb, blockSizeInMb uint32) error {
-	bs, err := blockSizeBytes(blockSizeInMb)
-	if err != nil {
-		return fmt.Errorf("vhd: create %s: %w", path, err)
-	}
-	p := CreateVirtualDiskParameters{
-		Version: 2,
-		Version2: CreateVersion2{
-			MaximumSize:      uint64(maxSizeInGb) * winioGiB,
-			BlockSizeInBytes: bs,
-		},
-	}
-	h, err := CreateVirtualDisk(path, VirtualDiskAccessNone, CreateVirtualDiskFlagNone, &p)
-	if err != nil {
-		return err
-	}
-	return CloseHandle(h)
-}
-
 // CreateDiffVhd creates at diffVhdPath a differencing disk whose parent
 // is baseVhdPath, with blocks of blockSizeInMB MiB (0 for the default).
 // The format follows diffVhdPath's extension, as in [CreateVhdx].
