@@ -141,6 +141,10 @@ func planConvert(src Disk, dstPath string, opts *ConvertOptions) (*convertPlan, 
 		}
 		c.Type = TypeFixed
 		c.Size = vhd1.AzureSize(c.Size)
+		if c.Size > vhd1.AzureMaxSize {
+			return nil, fmt.Errorf("%w: size %d is over Azure's limit of 32 TiB",
+				ErrInvalidArgument, src.Size())
+		}
 	}
 
 	var err error

@@ -331,6 +331,32 @@ func TestConvertOptionErrors(t *testing.T) {
 	}
 }
 
+// TestConvertAzureTooLarge: a source over Azure's 32 TiB limit is refused
+// before any file is made (it used to fail only when the file system
+// refused the truncate, or to succeed with a disk Azure rejects).
+func TestConvertAzureTooLarge(t *testing.T) {
+	needFormat(t, FormatVHDX)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "big.vhdx")
+	d, err := Create(src, FormatVHDX, &CreateOptions{Size: 32<<40 + mib})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Open(src, &OpenOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	err = Convert(context.Background(), d, filepath.Join(dir, "up.vhd"), &ConvertOptions{Azure: true})
+	if !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("Convert --azure of 32 TiB + 1 MiB: %v, want ErrInvalidArgument", err)
+	}
+	assertOnly(t, dir, "big.vhdx")
+}
+
 // TestConvertRoundTrip is the headline case of issue 2: a raw image with
 // 40% data in scattered blocks goes raw -> VHDX -> raw byte for byte, and
 // the VHDX takes about as much disk as the data.
