@@ -175,21 +175,19 @@ func inheritParent(childPath, parentPath string, m *Metadata) (*ParentLocator, e
 			pl.Entries = append(pl.Entries, KeyValue{"relative_path", windowsPath(rel)})
 		}
 	}
-	// absolute_win32_path must be \\?\ plus a drive letter or UNC share
-	// (FORMATS.md 3.9). A host path without a volume name (Linux, macOS)
-	// has neither, so it is not recorded: such a child finds its parent
-	// through relative_path or the file name only.
-	if vol := filepath.VolumeName(absParent); vol != "" {
-		w := windowsPath(absParent)
-		if unc, ok := strings.CutPrefix(w, `\\`); ok {
-			w = `UNC\` + unc
-		}
-		pl.Entries = append(pl.Entries, KeyValue{"absolute_win32_path", `\\?\` + w})
+	// absolute_win32_path is \\?\ plus a drive letter or UNC share and
+	// the path (FORMATS.md 3.9). A host path without a volume name
+	// (Linux, macOS) has neither; it is still recorded, as \\?\ and
+	// the path with backslashes, because libvhdi (vhdimount) finds a
+	// parent only through this key (by the file name it ends with) and
+	// our reader maps it back to the host path when absolute paths are
+	// allowed. Windows looks at relative_path first, which we always
+	// write, so it never needs this one.
+	w := windowsPath(absParent)
+	if unc, ok := strings.CutPrefix(w, `\\`); ok {
+		w = `UNC\` + unc
 	}
-	if len(pl.Entries) == 1 {
-		return nil, fmt.Errorf("%w: a differencing disk needs its own path "+
-			"to record where its parent is", vdisk.ErrInvalidArgument)
-	}
+	pl.Entries = append(pl.Entries, KeyValue{"absolute_win32_path", `\\?\` + w})
 	return pl, nil
 }
 

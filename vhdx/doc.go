@@ -53,8 +53,9 @@
 // payload block FULLY_PRESENT and LeaveBlockAllocated set. A
 // differencing disk copies size, sector sizes and Virtual Disk ID from
 // its parent and records parent_linkage (the parent's DataWriteGuid),
-// relative_path, and absolute_win32_path when the parent's path has a
-// drive letter or UNC share (on Windows).
+// relative_path and absolute_win32_path (on systems without drive
+// letters, \\?\ and the host path with backslashes: libvhdi needs the
+// key).
 //
 // # Parents
 //
