@@ -512,3 +512,25 @@ func TestVersion(t *testing.T) {
 		t.Errorf("--version printed %q", out.String())
 	}
 }
+
+// TestConvertWarnings: convert says when the output's size differs from
+// the source's and when --format contradicts DST's extension.
+func TestConvertWarnings(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(src, []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := run(t, "convert", "--azure", src, filepath.Join(dir, "up.vhd"))
+	if code != 0 || !strings.Contains(errOut, "dst-size=20971520") {
+		t.Errorf("--azure of a 6-byte file: exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = run(t, "convert", "--format", "vhdx", src, filepath.Join(dir, "x.vhd"))
+	if code != 0 || !strings.Contains(errOut, "--format differs") {
+		t.Errorf("--format vhdx to x.vhd: exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = run(t, "convert", src, filepath.Join(dir, "same.img"))
+	if code != 0 || errOut != "" {
+		t.Errorf("raw copy: exit %d, stderr %q", code, errOut)
+	}
+}

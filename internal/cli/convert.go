@@ -89,10 +89,10 @@ rounded up to a whole MiB.`,
 			if dstFormat == vhd.FormatUnknown {
 				dstFormat = vhd.FormatFromPath(args[1])
 			}
-			if n := src.Size(); n%512 != 0 && dstFormat != vhd.FormatRaw {
-				logger(cmd).Warn("source size is not a whole number of "+
-					"512-byte sectors; the output is padded with zeros",
-					"src", args[0], "size", n)
+			if dstFormat == vhd.FormatVHD && opts.BlockSize > 0 && opts.BlockSize < 4096 {
+				logger(cmd).Warn("VHD blocks under 4 KiB follow the "+
+					"specification, but qemu-img and libvhdi misread them",
+					"block-size", opts.BlockSize)
 			}
 			stderr := cmd.ErrOrStderr()
 			var bar *progressbar.ProgressBar
@@ -116,6 +116,7 @@ rounded up to a whole MiB.`,
 			}
 			logger(cmd).Info("converted", "src", args[0], "dst", args[1],
 				"bytes", src.Size(), "duration", time.Since(start))
+			warnResized(cmd, src.Size(), args[1])
 			return nil
 		},
 	}
@@ -130,6 +131,22 @@ rounded up to a whole MiB.`,
 	fl.BoolVarP(&force, "force", "f", false, "replace DST if it exists")
 	fl.BoolVar(&noSync, "no-sync", false, "do not sync DST before renaming it into place (faster; not durable across a power loss)")
 	return c
+}
+
+// warnResized warns when the disk at dst is not the source's size: a
+// size rounded to whole sectors, to a whole MiB or to Azure's minimum
+// (--azure) is padded with zeros.
+func warnResized(cmd *cobra.Command, srcSize int64, dst string) {
+	d, err := vhd.Open(dst, &vhd.OpenOptions{ReadOnly: true})
+	if err != nil {
+		return // the conversion has succeeded; nothing to add
+	}
+	defer d.Close()
+	if n := d.Size(); n != srcSize {
+		logger(cmd).Warn("the output's virtual size differs from the "+
+			"source's; the difference reads as zeros",
+			"src-size", srcSize, "dst-size", n)
+	}
 }
 
 // isTerminal reports whether w is a terminal.
