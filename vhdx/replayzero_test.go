@@ -5,8 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
+	"github.com/vhdkit/vhd/internal/testutil"
 	"github.com/vhdkit/vhd/internal/vdisk"
 )
 
@@ -26,9 +28,6 @@ type sliceWriter []byte
 
 func (s sliceWriter) WriteAt(p []byte, off int64) (int, error) { return copy(s[off:], p), nil }
 
-// TestReplayZeroPastEOF replays a log whose zero descriptor covers 1 TiB
-// past the end of a small file: a writable open must extend the file
-// (sparse) instead of writing a terabyte of zeros, and keep the content.
 // zeroLogImage returns the path of a valid image whose log holds one
 // entry zeroing n bytes from the 1 MiB-aligned end of the file, with
 // the image's content.
@@ -71,8 +70,11 @@ func TestReplayZeroPastEOF(t *testing.T) {
 		f, err := vdisk.OpenOSFile(path, ro)
 		return countingFile{f, &written}, err
 	}})
+	if errors.Is(err, syscall.EFBIG) {
+		testutil.Missing(t, "file system without 1 TiB sparse files: %v", err)
+	}
 	if err != nil {
-		t.Skipf("open (file system without 1 TiB sparse files?): %v", err)
+		t.Fatal(err)
 	}
 	defer d.Close()
 	if written > 64*miB {
