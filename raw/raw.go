@@ -139,8 +139,10 @@ func validate(o *vdisk.CreateOptions) error {
 func Detect(r io.ReaderAt, size int64) bool { return true }
 
 // Check checks a raw image. A raw image has no structure that can break
-// a rule, so it returns no findings; the error reports that f could not
-// be measured.
+// a rule, so every finding is a warning: a size that is not a whole
+// number of 512-byte sectors, or VHD or VHDX signatures in their places
+// (a VHD or VHDX whose own signature is damaged reads as raw). The
+// error reports that f could not be measured.
 func Check(f vdisk.File, path string, opts *vdisk.OpenOptions) ([]vdisk.Finding, error) {
 	size, err := f.Size()
 	if err != nil {
