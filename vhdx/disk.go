@@ -39,6 +39,7 @@ type Disk struct {
 	parent *Disk
 
 	// Session state of a writable open.
+	fileGUIDDone bool       // FileWriteGuid renewed
 	dataGUIDDone bool       // FileWriteGuid and DataWriteGuid renewed
 	logw         *logWriter // non-nil while LogGuid is set by this session
 	failed       error      // a metadata update failed half-way
@@ -206,6 +207,7 @@ func (d *Disk) handleLog() error {
 	if err := d.updateHeader(func(h *Header) { h.FileWriteGUID = fw }); err != nil {
 		return err
 	}
+	d.fileGUIDDone = true
 	// Zero ranges are written only where the file has bytes: past its
 	// end it reads as zeros once extended, so a hostile descriptor
 	// zeroing terabytes costs one Truncate, not terabytes of writes.

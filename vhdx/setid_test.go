@@ -54,3 +54,40 @@ func TestSetVirtualDiskID(t *testing.T) {
 	checkFindings(t, path)
 	testutil.Run(t, "qemu-img", "check", "-f", "vhdx", path)
 }
+
+// TestSetVirtualDiskIDSessionGUIDs: FileWriteGuid is renewed once per
+// session, not at every SetVirtualDiskID, and DataWriteGuid (which
+// children link to) is kept.
+func TestSetVirtualDiskIDSessionGUIDs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "id.vhdx")
+	d, err := Create(path, &vdisk.CreateOptions{Type: vdisk.TypeDynamic, Size: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	old := d.hdr
+	var fws []GUID
+	for i := range 3 {
+		id := guid.GUID{Data1: uint32(i + 1)}
+		if err := d.SetVirtualDiskID(id); err != nil {
+			t.Fatal(err)
+		}
+		fws = append(fws, d.hdr.FileWriteGUID)
+		if d.hdr.DataWriteGUID != old.DataWriteGUID {
+			t.Fatalf("set %d: DataWriteGuid changed", i)
+		}
+	}
+	if fws[0] == old.FileWriteGUID {
+		t.Error("FileWriteGuid not renewed")
+	}
+	if fws[1] != fws[0] || fws[2] != fws[0] {
+		t.Errorf("FileWriteGuid renewed more than once: %v", fws)
+	}
+}

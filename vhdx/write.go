@@ -471,7 +471,9 @@ func (d *Disk) setVirtualDiskID(id GUID) error {
 		}
 		pages[p][off+i-p] = id[i]
 	}
-	if !d.dataGUIDDone {
+	// FileWriteGuid is renewed once per session (FORMATS.md 3.3); the
+	// identifier is not user data, so DataWriteGuid stays.
+	if !d.fileGUIDDone && !d.dataGUIDDone {
 		fw, err := newGUID()
 		if err != nil {
 			return err
@@ -479,6 +481,7 @@ func (d *Disk) setVirtualDiskID(id GUID) error {
 		if err := d.updateHeader(func(h *Header) { h.FileWriteGUID = fw }); err != nil {
 			return err
 		}
+		d.fileGUIDDone = true
 	}
 	ups := make([]logUpdate, 0, len(pages))
 	for p, b := range pages {
