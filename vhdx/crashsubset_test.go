@@ -208,6 +208,24 @@ func TestCrashSubsets(t *testing.T) {
 							t.Errorf("%s: check: %s %s", what, x.Rule, x.Message)
 						}
 					}
+					// A read-only open replays into memory; it must
+					// read what the writable open below replays, and
+					// write nothing.
+					roOpts := &vdisk.OpenOptions{}
+					if o := opts(); o != nil {
+						*roOpts = *o
+					}
+					roOpts.ReadOnly = true
+					rd, err := OpenFile(newROFile(ci), "", roOpts)
+					if err != nil {
+						t.Fatalf("%s: read-only reopen: %v", what, err)
+					}
+					roGot := make([]byte, size)
+					if _, err := rd.ReadAt(roGot, 0); err != nil {
+						t.Fatal(err)
+					}
+					roID := rd.meta.VirtualDiskID
+					rd.Close()
 					f := testfile.FromBytes(ci)
 					cd, err := OpenFile(f, "", opts())
 					if err != nil {
@@ -219,6 +237,10 @@ func TestCrashSubsets(t *testing.T) {
 					}
 					gid := cd.meta.VirtualDiskID
 					cd.Close()
+					if !bytes.Equal(roGot, got) || roID != gid {
+						t.Fatalf("%s: read-only open reads other data "+
+							"than a writable open", what)
+					}
 					if gid != curID && gid != nextID {
 						t.Errorf("%s: id %v neither old nor new", what, gid)
 					}
