@@ -18,6 +18,10 @@ trap 'rm -rf "$work"' EXIT
 for t in qemu-img cp python3 awk; do
 	command -v "$t" >/dev/null || { echo "bench: $t missing (make deps)" >&2; exit 1; }
 done
+# On tmpfs a sync costs nothing, so the synced rows would say nothing.
+if [ "$(stat -f -c %T "$work")" = tmpfs ]; then
+	echo "bench: $work is on tmpfs, where sync is free; set TMPDIR to a directory on a disk" >&2
+fi
 go build -o "$work/vhd" ./cmd/vhd
 
 # Input: 40% of the blocks, chosen by a fixed seed, hold random data.
