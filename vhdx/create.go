@@ -183,12 +183,38 @@ func inheritParent(childPath, parentPath string, m *Metadata) (*ParentLocator, e
 	// our reader maps it back to the host path when absolute paths are
 	// allowed. Windows looks at relative_path first, which we always
 	// write, so it never needs this one.
-	w := windowsPath(absParent)
-	if unc, ok := strings.CutPrefix(w, `\\`); ok {
-		w = `UNC\` + unc
+	if w, ok := win32ExtendedPath(windowsPath(absParent)); ok {
+		pl.Entries = append(pl.Entries, KeyValue{"absolute_win32_path", w})
+	} else if filepath.VolumeName(absParent) == "" {
+		pl.Entries = append(pl.Entries, KeyValue{"absolute_win32_path",
+			`\\?\` + windowsPath(absParent)})
 	}
-	pl.Entries = append(pl.Entries, KeyValue{"absolute_win32_path", `\\?\` + w})
 	return pl, nil
+}
+
+// win32ExtendedPath returns the extended-length form (FORMATS.md 3.9)
+// of an absolute Windows path with a drive letter or UNC share:
+// C:\x becomes \\?\C:\x and \\srv\share\x becomes \\?\UNC\srv\share\x.
+// A path already in that form (as filepath.Abs keeps one it was given)
+// is returned as is; \\.\ device paths, \\?\Volume{...} paths and
+// paths without a drive or share report false.
+func win32ExtendedPath(p string) (string, bool) {
+	if rest, ok := strings.CutPrefix(p, `\\?\`); ok {
+		if strings.HasPrefix(strings.ToUpper(rest), `UNC\`) {
+			return p, len(rest) > len(`UNC\`)
+		}
+		p = rest
+	} else if strings.HasPrefix(p, `\\.\`) {
+		return "", false
+	}
+	switch {
+	case len(p) >= 3 && p[1] == ':' && p[2] == '\\' &&
+		('a' <= p[0]|0x20 && p[0]|0x20 <= 'z'):
+		return `\\?\` + p, true
+	case len(p) > 2 && strings.HasPrefix(p, `\\`) && p[2] != '\\':
+		return `\\?\UNC\` + p[2:], true
+	}
+	return "", false
 }
 
 // windowsPath turns host separators into backslashes.
