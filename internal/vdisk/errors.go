@@ -8,33 +8,33 @@ import (
 // Error values shared by every format. Test for them with [errors.Is].
 var (
 	// ErrCorrupt reports a structure that violates its format's rules.
-	ErrCorrupt = errors.New("corrupt image")
+	ErrCorrupt = errors.New("vhd: corrupt image")
 
 	// ErrReadOnly reports a write to a disk opened read-only.
-	ErrReadOnly = errors.New("disk is read-only")
+	ErrReadOnly = errors.New("vhd: disk is read-only")
 
 	// ErrParentNotFound reports a differencing disk whose parent could not
 	// be located with the paths and policy given.
-	ErrParentNotFound = errors.New("parent disk not found")
+	ErrParentNotFound = errors.New("vhd: parent disk not found")
 
 	// ErrParentMismatch reports a parent that was found but whose identity
 	// (VHDX DataWriteGuid, VHD Unique Id) or geometry does not match the
 	// child's record of it.
-	ErrParentMismatch = errors.New("parent does not match child")
+	ErrParentMismatch = errors.New("vhd: parent does not match child")
 
 	// ErrOutOfRange reports an access beyond the virtual size.
-	ErrOutOfRange = errors.New("offset out of range")
+	ErrOutOfRange = errors.New("vhd: offset out of range")
 
 	// ErrInvalidArgument reports an option or parameter outside the
 	// format's limits (block size, sector size, virtual size...).
-	ErrInvalidArgument = errors.New("invalid argument")
+	ErrInvalidArgument = errors.New("vhd: invalid argument")
 
 	// ErrClosed reports use of a disk after Close.
-	ErrClosed = errors.New("disk is closed")
+	ErrClosed = errors.New("vhd: disk is closed")
 
 	// ErrUnknownFormat reports content that no format recognises where a
 	// format was required.
-	ErrUnknownFormat = errors.New("unknown disk format")
+	ErrUnknownFormat = errors.New("vhd: unknown disk format")
 )
 
 // CorruptError describes a structure that violates its format's rules. It
