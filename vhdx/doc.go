@@ -69,6 +69,14 @@
 // [vdisk.ErrParentMismatch]; a parent found nowhere gives
 // [vdisk.ErrParentNotFound] listing every path tried.
 //
+// # Limits
+//
+// A parent chain may be 64 disks deep; a deeper one (or a loop) is
+// corrupt. A log entry that names a file offset beyond 65 TiB (the
+// largest payload, 64 TiB, plus room for every structure) is corrupt:
+// this is our bound, not the specification's, so that replaying a
+// hostile log cannot extend a file without limit.
+//
 // # Not supported
 //
 // Resizing, merging, compaction, trimming (moving blocks to UNMAPPED),

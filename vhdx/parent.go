@@ -1,6 +1,7 @@
 package vhdx
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -108,7 +109,7 @@ func (d *Disk) openParent(opts *vdisk.OpenOptions, depth int) error {
 		}
 		if err := p.openParents(popts, depth+1); err != nil {
 			f.Close()
-			if err == errTooDeep {
+			if errors.Is(err, errTooDeep) {
 				return err
 			}
 			return fmt.Errorf("parent %s: %w", cand, err)
