@@ -117,7 +117,8 @@ func newCreation(path string, o *vdisk.CreateOptions) (*creation, error) {
 	}
 	if o.LogicalSectorSize != 0 && o.LogicalSectorSize != SectorSize ||
 		o.PhysicalSectorSize != 0 && o.PhysicalSectorSize != SectorSize {
-		return nil, invalid("VHD sectors are 512 bytes, not %d/%d",
+		return nil, invalid("VHD sectors are 512 bytes (logical %d, "+
+			"physical %d asked; 0 means the default)",
 			o.LogicalSectorSize, o.PhysicalSectorSize)
 	}
 	if c.blockSize == 0 {

@@ -125,7 +125,7 @@ rounded up to a whole MiB.`,
 	fl.StringVar(&typ, "type", "", "dynamic or fixed (default dynamic)")
 	fl.Var(&blockSize, "block-size", "block size of a VHD or VHDX output")
 	fl.Uint32Var(&logicalSize, "logical-sector-size", 0, "512 or 4096 (VHDX; default the source's)")
-	fl.Uint32Var(&physicalSize, "physical-sector-size", 0, "512 or 4096 (VHDX and VHD output; default the source's for VHDX, 512 for VHD)")
+	fl.Uint32Var(&physicalSize, "physical-sector-size", 0, "512 or 4096 (VHDX; default the source's)")
 	fl.BoolVar(&azure, "azure", false, "fixed VHD sized to a whole MiB, for Azure upload")
 	fl.BoolVar(&showProgress, "progress", false, "show a progress bar on stderr (default when stderr is a terminal)")
 	fl.BoolVarP(&force, "force", "f", false, "replace DST if it exists")
