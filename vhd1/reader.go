@@ -36,9 +36,10 @@ type Disk struct {
 	bmSize int64          // sector bitmap bytes per block
 	cache  bitmapCache
 
-	parent     *Disk
-	parentPath string
-	warnings   []string // facts worth reporting: timestamp mismatch...
+	parent        *Disk
+	parentSkipped bool // differencing disk opened with ParentPolicy.Skip
+	parentPath    string
+	warnings      []string // facts worth reporting: timestamp mismatch...
 }
 
 // maxChain bounds the depth of a differencing chain, so a file naming
@@ -124,6 +125,14 @@ func (d *Disk) openParents(opts *vdisk.OpenOptions, depth int) error {
 	path := d.path
 	if opts == nil {
 		opts = &vdisk.OpenOptions{}
+	}
+	if d.footer.DiskType == DiskTypeDifferencing && opts.Parent.Skip {
+		if !d.readOnly {
+			return fmt.Errorf("%w: a disk opened without its parent "+
+				"must be read-only", vdisk.ErrInvalidArgument)
+		}
+		d.parentSkipped = true
+		return nil
 	}
 	if d.footer.DiskType == DiskTypeDifferencing {
 		if depth >= maxChain {
@@ -379,6 +388,10 @@ func (d *Disk) readBlock(i, in int64, p []byte) error {
 // readBelow fills p with what lies under this disk at voff: the parent's
 // data for a differencing disk, zeros otherwise.
 func (d *Disk) readBelow(p []byte, voff int64) error {
+	if d.parentSkipped {
+		return fmt.Errorf("vhd: read at %d of %s: held by the parent, "+
+			"which was not opened: %w", voff, d.path, vdisk.ErrParentNotFound)
+	}
 	if d.parent == nil {
 		clear(p)
 		return nil

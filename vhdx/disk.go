@@ -36,7 +36,8 @@ type Disk struct {
 	allocEnd   int64 // 1 MiB-aligned end of every object in the file
 	logState   string
 
-	parent *Disk
+	parent        *Disk
+	parentSkipped bool // differencing disk opened with ParentPolicy.Skip
 
 	// Session state of a writable open.
 	fileGUIDDone bool       // FileWriteGuid renewed
@@ -102,6 +103,14 @@ var errTooDeep error = &vdisk.CorruptError{Format: "vhdx",
 // the disk the caller opened.
 func (d *Disk) openParents(opts *vdisk.OpenOptions, depth int) error {
 	if !d.meta.HasParent {
+		return nil
+	}
+	if opts != nil && opts.Parent.Skip {
+		if !d.readOnly {
+			return fmt.Errorf("%w: a disk opened without its parent "+
+				"must be read-only", vdisk.ErrInvalidArgument)
+		}
+		d.parentSkipped = true
 		return nil
 	}
 	if depth >= maxChain {
@@ -487,6 +496,10 @@ func (d *Disk) readAt(p []byte, off int64) error {
 // readParent reads from the parent, or zeros without one. Bytes beyond
 // the parent's size read as zeros.
 func (d *Disk) readParent(p []byte, off int64) error {
+	if d.parentSkipped {
+		return fmt.Errorf("vhdx: read at %d of %s: held by the parent, "+
+			"which was not opened: %w", off, displayPath(d.path), vdisk.ErrParentNotFound)
+	}
 	if d.parent == nil {
 		clear(p)
 		return nil

@@ -534,3 +534,24 @@ func TestConvertWarnings(t *testing.T) {
 		t.Errorf("raw copy: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestInfoBrokenChain: info on a child whose parent is gone prints the
+// child alone, then fails naming the paths it tried.
+func TestInfoBrokenChain(t *testing.T) {
+	dir := t.TempDir()
+	base, child := filepath.Join(dir, "base.vhdx"), filepath.Join(dir, "child.vhdx")
+	mustRun(t, 0, "create", base, "--size", "16M")
+	mustRun(t, 0, "create", child, "--parent", base)
+	if err := os.Rename(base, base+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "info", child)
+	if code != 2 || !strings.Contains(out, "type:                  differencing") ||
+		!strings.Contains(errOut, "parent chain broken") || !strings.Contains(errOut, "base.vhdx") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	code, out, _ = run(t, "info", "--json", child)
+	if code != 2 || !json.Valid([]byte(out)) {
+		t.Errorf("--json: exit %d, %q", code, out)
+	}
+}

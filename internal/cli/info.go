@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -28,15 +29,28 @@ keys are stable.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d, err := vhd.Open(args[0], &vhd.OpenOptions{ReadOnly: true})
+			var chainErr error
+			if errors.Is(err, vhd.ErrParentNotFound) || errors.Is(err, vhd.ErrParentMismatch) {
+				// Describe the child alone, then fail with the reason.
+				chainErr = err
+				d, err = vhd.Open(args[0], &vhd.OpenOptions{ReadOnly: true,
+					Parent: vhd.ParentPolicy{Skip: true}})
+			}
 			if err != nil {
 				return err
 			}
 			defer d.Close()
 			info := d.Info()
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), info)
+				err = writeJSON(cmd.OutOrStdout(), info)
+			} else {
+				err = writeInfo(cmd.OutOrStdout(), &info)
 			}
-			return writeInfo(cmd.OutOrStdout(), &info)
+			if err == nil && chainErr != nil {
+				err = fmt.Errorf("parent chain broken (shown above: the "+
+					"disk alone): %w", chainErr)
+			}
+			return err
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")

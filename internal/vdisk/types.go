@@ -225,6 +225,12 @@ type ParentPolicy struct {
 	// Path, when set, is the parent to use instead of the stored paths.
 	// Its identity is still checked.
 	Path string
+	// Skip opens a differencing disk without its parent, to describe
+	// it (Info, Map, Check of its own structures) when the parent is
+	// missing or does not match. The disk must be opened read-only;
+	// reading a range the child does not hold fails with an error
+	// wrapping [ErrParentNotFound].
+	Skip bool
 }
 
 // OpenOptions control how a disk is opened.
