@@ -3,6 +3,7 @@
 package vhd
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -227,9 +228,8 @@ func TestIdentifierVHD(t *testing.T) {
 	}
 }
 
-// TestIdentifierVHDX reads a VHDX's Virtual Disk ID as Info shows it,
-// and records that setting it is not supported yet. libvhdi cannot
-// confirm it: vhdiinfo's "Identifier" of a VHDX is the header's
+// TestIdentifierVHDX reads a VHDX's Virtual Disk ID as Info shows it.
+// libvhdi cannot confirm it (7-Zip can: TestSetIdentifierVHDX): vhdiinfo's "Identifier" of a VHDX is the header's
 // DataWriteGuid (checked on a qemu-made file), not the Virtual Disk ID
 // metadata item that VirtDisk's GET_VIRTUAL_DISK_INFO_VIRTUAL_DISK_ID
 // (go-winio's choice for VHDX) returns.
@@ -263,7 +263,8 @@ func TestIdentifierVHDX(t *testing.T) {
 }
 
 // TestSetIdentifierVHDX sets a VHDX's Virtual Disk ID and reads it back
-// with our reader, qemu-img check and libvhdi.
+// with our reader and 7-Zip (whose "ID" is the item's 16 bytes in file
+// order, the Windows mixed-endian form); qemu-img check stays clean.
 func TestSetIdentifierVHDX(t *testing.T) {
 	winioNeedFormat(t, FormatVHDX)
 	path := filepath.Join(t.TempDir(), "id.vhdx")
@@ -276,6 +277,11 @@ func TestSetIdentifierVHDX(t *testing.T) {
 	}
 	if got, err := GetVirtualDiskIdentifier(path); err != nil || got != other {
 		t.Errorf("after set: %v, %v; want %v", got, err, other)
+	}
+	raw := other.ToWindowsArray()
+	want := "ID = " + hex.EncodeToString(raw[:])
+	if out := testutil.Run(t, "7zz", "l", "-slt", path); !strings.Contains(strings.ToLower(string(out)), strings.ToLower(want)) {
+		t.Errorf("7zz does not show %q:\n%s", want, out)
 	}
 	testutil.Run(t, "qemu-img", "check", "-f", "vhdx", path)
 }
