@@ -51,30 +51,41 @@ func applyOps(img []byte, ops []recOp) []byte {
 	return m.Bytes()
 }
 
-// crashImages lists images a crash during ops could leave, starting
-// from img: every synced prefix plus, between two syncs, every prefix,
-// every single call and every set missing one call.
-func crashImages(img []byte, ops []recOp) [][]byte {
-	var out [][]byte
-	base := img
+// crashImages calls fn with each image a crash during ops could leave,
+// starting from img: every synced prefix plus, between two syncs, every
+// prefix, every single call and every set missing one call; last is set
+// for the final image (all of ops applied). Images are made one at a
+// time, so memory stays at a few images whatever the number of ops.
+func crashImages(img []byte, ops []recOp, fn func(i, n int, ci []byte)) {
+	n := 0
 	start := 0
+	for i := 0; i <= len(ops); i++ {
+		if i < len(ops) && ops[i].kind != "s" {
+			continue
+		}
+		n += 1 + 3*(i-start)
+		start = i + 1
+	}
+	idx := 0
+	emit := func(ci []byte) { fn(idx, n, ci); idx++ }
+	base := img
+	start = 0
 	for i := 0; i <= len(ops); i++ {
 		if i < len(ops) && ops[i].kind != "s" {
 			continue
 		}
 		pend := ops[start:i]
 		for k := 0; k <= len(pend); k++ {
-			out = append(out, applyOps(base, pend[:k]))
+			emit(applyOps(base, pend[:k]))
 		}
 		for k := range pend {
-			out = append(out, applyOps(base, pend[k:k+1]))
+			emit(applyOps(base, pend[k:k+1]))
 			rest := append(append([]recOp(nil), pend[:k]...), pend[k+1:]...)
-			out = append(out, applyOps(base, rest))
+			emit(applyOps(base, rest))
 		}
 		base = applyOps(base, pend)
 		start = i + 1
 	}
-	return out
 }
 
 type crashAction struct {
@@ -195,9 +206,8 @@ func TestCrashSubsets(t *testing.T) {
 				curModel.read(oldB, 0)
 				newB := make([]byte, size)
 				next.read(newB, 0)
-				imgs := crashImages(cur, rec.ops)
-				for ii, ci := range imgs {
-					what := fmt.Sprintf("action %d image %d/%d", ai, ii, len(imgs))
+				crashImages(cur, rec.ops, func(ii, nimg int, ci []byte) {
+					what := fmt.Sprintf("action %d image %d/%d", ai, ii, nimg)
 					ro := testfile.FromBytes(ci)
 					fs, err := Check(ro, "", opts())
 					if err != nil {
@@ -250,12 +260,12 @@ func TestCrashSubsets(t *testing.T) {
 							t.Fatalf("%s: sector at %d neither old nor new", what, s)
 						}
 					}
-					if ii == len(imgs)-1 || bytes.Equal(ci, rec.Mem.Bytes()) {
+					if ii == nimg-1 || bytes.Equal(ci, rec.Mem.Bytes()) {
 						if !bytes.Equal(got, newB) || gid != nextID {
 							t.Fatalf("%s: synced state lost", what)
 						}
 					}
-				}
+				})
 				cur = rec.Mem.Bytes()
 				curModel, curID = next, nextID
 			}
