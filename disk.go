@@ -79,7 +79,14 @@ const (
 // ParseType parses a disk type name: "fixed", "dynamic", "differencing".
 func ParseType(s string) (Type, error) { return vdisk.ParseType(s) }
 
-// Extent is a run of the virtual disk with one [ExtentState].
+// Extent is a run of the virtual disk with one [ExtentState]. Its
+// fields (the type is defined in an internal package, so go doc does not
+// list them here):
+//
+//	Offset, Length int64 // virtual range
+//	State      ExtentState
+//	FileOffset int64 // where the bytes start in the file holding them; -1 if none
+//	Depth      int   // 0 the disk itself, 1 its parent, ...
 type Extent = vdisk.Extent
 
 // ExtentState says what a range of the virtual disk holds.
@@ -96,7 +103,22 @@ const (
 	Data = vdisk.Data
 )
 
-// Info describes an open disk.
+// Info describes an open disk. Its fields (the type is defined in an
+// internal package, so go doc does not list them here):
+//
+//	Path               string
+//	Format             Format
+//	Type               Type
+//	VirtualSize        int64
+//	FileSize           int64
+//	BlockSize          uint32 // 0 for raw
+//	LogicalSectorSize  uint32
+//	PhysicalSectorSize uint32
+//	AllocatedBytes     int64  // payload held by this file, not its parents
+//	ID                 string // VHDX Virtual Disk ID, VHD Unique Id; "" for raw
+//	ReadOnly           bool   // opened read-only
+//	Details            Fields // the format's own fields (GUIDs, log state...)
+//	Parent             *Info  // the parent of a differencing disk
 type Info = vdisk.Info
 
 // Field is one format-specific item of [Info.Details].
@@ -118,13 +140,34 @@ const (
 	SeverityError   = vdisk.SeverityError   // the file breaks a rule
 )
 
-// OpenOptions control how [Open] opens a disk and its parents.
+// OpenOptions control how [Open] opens a disk and its parents. Its
+// fields (the type is defined in an internal package, so go doc does not
+// list them here):
+//
+//	ReadOnly bool         // never write the file (a dirty VHDX log is replayed in memory)
+//	Parent   ParentPolicy // where parents may be looked for
+//	OpenFile func(path string, readOnly bool) (File, error) // nil: the OS
 type OpenOptions = vdisk.OpenOptions
 
-// CreateOptions describe a new disk for [Create].
+// CreateOptions describe a new disk for [Create]. Its fields (the type
+// is defined in an internal package, so go doc does not list them here):
+//
+//	Type               Type   // dynamic (default), fixed or differencing
+//	Size               int64  // virtual size; a differencing disk takes its parent's
+//	BlockSize          uint32 // VHDX default 32 MiB, VHD 2 MiB
+//	LogicalSectorSize  uint32 // 512 or 4096 (VHDX); VHD only 512
+//	PhysicalSectorSize uint32 // 512 or 4096
+//	Parent             string // the parent's path; makes a differencing disk
+//	ID                 guid.GUID // zero: random (a VHDX child: its parent's)
 type CreateOptions = vdisk.CreateOptions
 
 // ParentPolicy says where a differencing disk may look for its parent.
+// Its fields (the type is defined in an internal package, so go doc does
+// not list them here):
+//
+//	AllowAbsolute bool   // also try the absolute paths the child records
+//	Path          string // use this parent (its identity is still checked)
+//	Skip          bool   // open a child alone, read-only (for Info, Map)
 type ParentPolicy = vdisk.ParentPolicy
 
 // File is the storage behind a disk, for [OpenFile]; [OSFile] adapts an
