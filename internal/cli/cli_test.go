@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -553,5 +554,29 @@ func TestInfoBrokenChain(t *testing.T) {
 	code, out, _ = run(t, "info", "--json", child)
 	if code != 2 || !json.Valid([]byte(out)) {
 		t.Errorf("--json: exit %d, %q", code, out)
+	}
+}
+
+// TestCompareZeroTail: with --zero-tail a longer disk matches when it
+// reads as zeros past the shorter one's end, and the first non-zero
+// byte there is reported otherwise.
+func TestCompareZeroTail(t *testing.T) {
+	dir := t.TempDir()
+	short, long, dirty := filepath.Join(dir, "s.img"), filepath.Join(dir, "l.vhdx"), filepath.Join(dir, "d.img")
+	writeRaw(t, short, 4*mib, map[int64]byte{0: 1, 3 * mib: 2})
+	mustRun(t, 0, "convert", "--azure", short, filepath.Join(dir, "l.vhd"))
+	writeRaw(t, filepath.Join(dir, "l.img"), 8*mib, map[int64]byte{0: 1, 3 * mib: 2})
+	mustRun(t, 0, "convert", filepath.Join(dir, "l.img"), long)
+	writeRaw(t, dirty, 8*mib, map[int64]byte{0: 1, 3 * mib: 2, 6*mib + 5: 9})
+	if got := mustRun(t, 1, "compare", short, long); !strings.Contains(got, "sizes") {
+		t.Errorf("without --zero-tail: %q", got)
+	}
+	for _, other := range []string{long, filepath.Join(dir, "l.vhd")} {
+		if got := mustRun(t, 0, "compare", "--zero-tail", short, other); !strings.HasPrefix(got, "identical") {
+			t.Errorf("--zero-tail %s: %q", filepath.Base(other), got)
+		}
+	}
+	if got := mustRun(t, 1, "compare", "--zero-tail", dirty, short); got != fmt.Sprintf("differ at offset %d\n", 6*mib+5) {
+		t.Errorf("--zero-tail with data past the end: %q", got)
 	}
 }
