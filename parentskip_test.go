@@ -2,6 +2,7 @@ package vhd
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -57,6 +58,70 @@ func TestParentSkip(t *testing.T) {
 			}
 			if _, err := d.ReadAt(got, 0); !errors.Is(err, ErrParentNotFound) {
 				t.Errorf("read of the parent's range: %v, want ErrParentNotFound", err)
+			}
+		})
+	}
+}
+
+// TestParentSkipNoSilentZeros: a disk opened with ParentPolicy.Skip maps
+// what its parent holds as unreadable Data, so Convert and Compare fail
+// with ErrParentNotFound rather than taking the parent's data for zeros,
+// and Check of it does not panic.
+func TestParentSkipNoSilentZeros(t *testing.T) {
+	for _, ext := range []string{".vhdx", ".vhd"} {
+		t.Run(ext[1:], func(t *testing.T) {
+			dir := t.TempDir()
+			base, child := filepath.Join(dir, "base"+ext), filepath.Join(dir, "child"+ext)
+			p, err := Create(base, FormatUnknown, &CreateOptions{Size: 8 << 20, BlockSize: 2 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.WriteAt(bytes.Repeat([]byte{5}, 1<<20), 0); err != nil {
+				t.Fatal(err)
+			}
+			p.Close()
+			c, err := Create(child, FormatUnknown, &CreateOptions{Parent: base, BlockSize: 2 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.WriteAt(bytes.Repeat([]byte{7}, 512), 4<<20); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(base); err != nil {
+				t.Fatal(err)
+			}
+			skip := &OpenOptions{ReadOnly: true, Parent: ParentPolicy{Skip: true}}
+			d, err := Open(child, skip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			m, err := d.Map(0, d.Size())
+			want := []Extent{
+				{Offset: 0, Length: 4 << 20, State: Data, FileOffset: -1, Depth: 1},
+				{Offset: 4 << 20, Length: 512, State: Data, FileOffset: m[1].FileOffset},
+				{Offset: 4<<20 + 512, Length: 4<<20 - 512, State: Data, FileOffset: -1, Depth: 1},
+			}
+			if err != nil || len(m) != 3 || m[0] != want[0] || m[1] != want[1] || m[2] != want[2] {
+				t.Errorf("map %+v, %v", m, err)
+			}
+			if _, err := Check(child, skip); err != nil {
+				t.Errorf("check: %v", err)
+			}
+			ctx := context.Background()
+			if err := Convert(ctx, d, filepath.Join(dir, "out.img"), nil); !errors.Is(err, ErrParentNotFound) {
+				t.Errorf("convert: %v, want ErrParentNotFound", err)
+			}
+			z, err := Create(filepath.Join(dir, "z"+ext), FormatUnknown, &CreateOptions{Size: 8 << 20, BlockSize: 2 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer z.Close()
+			if diff, err := Compare(ctx, d, z); !errors.Is(err, ErrParentNotFound) {
+				t.Errorf("compare: %+v, %v, want ErrParentNotFound", diff, err)
 			}
 		})
 	}

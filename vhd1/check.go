@@ -87,7 +87,7 @@ func (c *checker) run(path string, opts *vdisk.OpenOptions) error {
 		regions = append(regions, locatorRegions(l)...)
 	}
 	c.add(batIssues(l, bat, regions))
-	if l.footer.DiskType == DiskTypeDifferencing {
+	if l.footer.DiskType == DiskTypeDifferencing && (opts == nil || !opts.Parent.Skip) {
 		c.checkParent(res, bat, path, opts)
 	}
 	return nil

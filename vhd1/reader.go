@@ -577,6 +577,13 @@ func (d *Disk) mapBlock(i, in, n int64, depth int, emit func(vdisk.Extent)) erro
 // mapBelow maps a range this disk does not hold: the parent's extents,
 // or unallocated.
 func (d *Disk) mapBelow(off, n int64, depth int, emit func(vdisk.Extent)) error {
+	if d.parentSkipped {
+		// The parent was not opened: what it holds is unknown, so the
+		// range must be read (which fails), never taken for zeros.
+		emit(vdisk.Extent{Offset: off, Length: n, State: vdisk.Data,
+			FileOffset: -1, Depth: depth + 1})
+		return nil
+	}
 	var inParent int64
 	if p := d.parent; p != nil && off < p.Size() {
 		inParent = min(n, p.Size()-off)
@@ -604,7 +611,7 @@ func appendExtent(es []vdisk.Extent, e vdisk.Extent) []vdisk.Extent {
 		l := &es[k]
 		if l.End() == e.Offset && l.State == e.State && l.Depth == e.Depth &&
 			(l.FileOffset < 0 && e.FileOffset < 0 ||
-				l.FileOffset+l.Length == e.FileOffset) {
+				l.FileOffset >= 0 && l.FileOffset+l.Length == e.FileOffset) {
 			l.Length += e.Length
 			return es
 		}

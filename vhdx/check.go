@@ -229,7 +229,7 @@ func (c *checker) checkBAT(opts *vdisk.OpenOptions) error {
 			if err := c.add(vdisk.SeverityWarning, err); err != nil {
 				return err
 			}
-		} else {
+		} else if d.parent != nil { // nil when opts ask to skip it
 			d.parent.Close()
 		}
 	}

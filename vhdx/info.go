@@ -33,7 +33,8 @@ func appendExtent(out []vdisk.Extent, e vdisk.Extent) []vdisk.Extent {
 	if n := len(out); n > 0 {
 		l := &out[n-1]
 		if l.State == e.State && l.Depth == e.Depth && l.End() == e.Offset &&
-			(e.State != vdisk.Data || l.FileOffset+l.Length == e.FileOffset) {
+			(e.State != vdisk.Data || l.FileOffset < 0 && e.FileOffset < 0 ||
+				l.FileOffset >= 0 && l.FileOffset+l.Length == e.FileOffset) {
 			l.Length += e.Length
 			return out
 		}
@@ -70,6 +71,12 @@ func (d *Disk) mapRange(off, length int64, depth int, emit func(vdisk.Extent)) e
 
 // mapParent maps a range this file does not hold.
 func (d *Disk) mapParent(off, n int64, depth int, emit func(vdisk.Extent)) error {
+	if d.parentSkipped {
+		// The parent was not opened: what it holds is unknown, so the
+		// range must be read (which fails), never taken for zeros.
+		emit(vdisk.Extent{Offset: off, Length: n, State: vdisk.Data, FileOffset: -1, Depth: depth + 1})
+		return nil
+	}
 	if d.parent == nil {
 		emit(vdisk.Extent{Offset: off, Length: n, State: vdisk.Unallocated, FileOffset: -1, Depth: depth})
 		return nil

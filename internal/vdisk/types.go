@@ -229,7 +229,10 @@ type ParentPolicy struct {
 	// it (Info, Map, Check of its own structures) when the parent is
 	// missing or does not match. The disk must be opened read-only;
 	// reading a range the child does not hold fails with an error
-	// wrapping [ErrParentNotFound].
+	// wrapping [ErrParentNotFound]. Map reports such a range as Data
+	// at depth 1 with FileOffset -1 (it must be read, and cannot be),
+	// so a copy or comparison of the disk fails instead of taking the
+	// parent's data for zeros. Check leaves the parent out.
 	Skip bool
 }
 
