@@ -85,7 +85,7 @@ func ParseType(s string) (Type, error) { return vdisk.ParseType(s) }
 //
 //	Offset, Length int64 // virtual range
 //	State      ExtentState
-//	FileOffset int64 // where the bytes start in the file holding them; -1 if none
+//	FileOffset int64 // where the bytes start in the file holding them; -1 if none or not open
 //	Depth      int   // 0 the disk itself, 1 its parent, ...
 type Extent = vdisk.Extent
 
@@ -167,7 +167,7 @@ type CreateOptions = vdisk.CreateOptions
 //
 //	AllowAbsolute bool   // also try the absolute paths the child records
 //	Path          string // use this parent (its identity is still checked)
-//	Skip          bool   // open a child alone, read-only (for Info, Map)
+//	Skip          bool   // open a child alone, read-only (for Info, Map); the parent's ranges map as Data, FileOffset -1, and fail to read
 type ParentPolicy = vdisk.ParentPolicy
 
 // File is the storage behind a disk, for [OpenFile]; [OSFile] adapts an

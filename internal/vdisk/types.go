@@ -114,7 +114,8 @@ type Extent struct {
 	Length int64       `json:"length"`
 	State  ExtentState `json:"state"`
 	// FileOffset is where the run's bytes start in the file that holds
-	// them, or -1 when no file holds them (zero, unallocated).
+	// them, or -1 when no file holds them (zero, unallocated) or the
+	// file is not open (a parent skipped with [ParentPolicy.Skip]).
 	FileOffset int64 `json:"file_offset"`
 	// Depth is the position in the parent chain of the file that holds
 	// the data: 0 the disk itself, 1 its parent, and so on.
