@@ -96,8 +96,9 @@ func firstNonZero(ctx context.Context, d vhd.Disk, off int64) (int64, error) {
 				return 0, err
 			}
 			n := min(int64(len(buf)), e.Offset+e.Length-pos)
-			if _, err := d.ReadAt(buf[:n], pos); err != nil && err != io.EOF {
-				return 0, err
+			got, err := d.ReadAt(buf[:n], pos)
+			if err != nil && (err != io.EOF || int64(got) < n) {
+				return 0, fmt.Errorf("read at %d: %w", pos+int64(got), err)
 			}
 			for i, c := range buf[:n] {
 				if c != 0 {
