@@ -225,8 +225,11 @@ func (c *checker) checkBAT(opts *vdisk.OpenOptions) error {
 			o = *opts
 		}
 		o.ReadOnly = true
+		// A chain that cannot be opened makes the disk unreadable: an
+		// error, as for VHD (vhd1 check), though this file's own
+		// structures may be sound.
 		if err := d.openParents(&o, 0); err != nil {
-			if err := c.add(vdisk.SeverityWarning, err); err != nil {
+			if err := c.add(vdisk.SeverityError, err); err != nil {
 				return err
 			}
 		} else if d.parent != nil { // nil when opts ask to skip it

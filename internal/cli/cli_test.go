@@ -580,3 +580,20 @@ func TestCompareZeroTail(t *testing.T) {
 		t.Errorf("--zero-tail with data past the end: %q", got)
 	}
 }
+
+// TestCheckMissingParent: check fails (exit 1) for a child whose parent
+// is gone, in both formats.
+func TestCheckMissingParent(t *testing.T) {
+	for _, ext := range []string{".vhdx", ".vhd"} {
+		dir := t.TempDir()
+		base, child := filepath.Join(dir, "base"+ext), filepath.Join(dir, "child"+ext)
+		mustRun(t, 0, "create", base, "--size", "16M")
+		mustRun(t, 0, "create", child, "--parent", base)
+		if err := os.Remove(base); err != nil {
+			t.Fatal(err)
+		}
+		if out := mustRun(t, 1, "check", child); !strings.Contains(out, "error:") {
+			t.Errorf("%s: %s", ext, out)
+		}
+	}
+}
