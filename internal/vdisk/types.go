@@ -233,7 +233,8 @@ type ParentPolicy struct {
 	// wrapping [ErrParentNotFound]. Map reports such a range as Data
 	// at depth 1 with FileOffset -1 (it must be read, and cannot be),
 	// so a copy or comparison of the disk fails instead of taking the
-	// parent's data for zeros. Check leaves the parent out.
+	// parent's data for zeros. Check leaves the parent out. Path
+	// and AllowAbsolute are ignored when Skip is set.
 	Skip bool
 }
 
