@@ -89,17 +89,7 @@ func driverFor(f Format) (driver, error) {
 // read-write with the default parent policy. The parents of a
 // differencing disk are opened read-only.
 func Open(path string, opts *OpenOptions) (Disk, error) {
-	readOnly := opts != nil && opts.ReadOnly
-	f, err := opts.Open(path, readOnly)
-	if err != nil {
-		return nil, err
-	}
-	d, err := OpenFile(f, path, opts)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return d, nil
+	return vdisk.OpenPath(path, opts, OpenFile)
 }
 
 // OpenFile opens the disk held by f, detecting its format from its

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync/atomic"
 
 	"github.com/Microsoft/go-winio/pkg/guid"
@@ -35,17 +34,7 @@ type Disk struct {
 
 // Open opens the raw image at path.
 func Open(path string, opts *vdisk.OpenOptions) (*Disk, error) {
-	readOnly := opts != nil && opts.ReadOnly
-	f, err := opts.Open(path, readOnly)
-	if err != nil {
-		return nil, err
-	}
-	d, err := OpenFile(f, path, opts)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return d, nil
+	return vdisk.OpenPath(path, opts, OpenFile)
 }
 
 // OpenFile opens the raw image held by f; path is reported by
@@ -68,20 +57,7 @@ func OpenFile(f vdisk.File, path string, opts *vdisk.OpenOptions) (*Disk, error)
 // exist. The file is sparse: no data block is written. If creation
 // fails the file is removed again.
 func Create(path string, opts *vdisk.CreateOptions) (*Disk, error) {
-	if err := validate(opts); err != nil {
-		return nil, err
-	}
-	f, err := vdisk.CreateOSFile(path)
-	if err != nil {
-		return nil, err
-	}
-	d, err := CreateFile(f, path, opts)
-	if err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, err
-	}
-	return d, nil
+	return vdisk.CreatePath(path, opts, CreateFile)
 }
 
 // CreateFile makes f a raw image of opts.Size bytes that reads as

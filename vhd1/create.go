@@ -37,17 +37,7 @@ const maxFixedSize = 1 << 50
 // Create creates a new VHD at path (failing if it exists) and opens it
 // read-write. On failure the file is removed again.
 func Create(path string, opts *vdisk.CreateOptions) (*Disk, error) {
-	f, err := vdisk.CreateOSFile(path)
-	if err != nil {
-		return nil, err
-	}
-	d, err := CreateFile(f, path, opts)
-	if err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, err
-	}
-	return d, nil
+	return vdisk.CreatePath(path, opts, CreateFile)
 }
 
 // CreateFile writes a new VHD into the empty file f and opens it

@@ -74,19 +74,7 @@ func Detect(r io.ReaderAt, size int64) bool {
 // Open opens the VHD at path, read-only when opts.ReadOnly is set. A
 // differencing disk's parents are opened read-only through opts.
 func Open(path string, opts *vdisk.OpenOptions) (*Disk, error) {
-	if opts == nil {
-		opts = &vdisk.OpenOptions{}
-	}
-	f, err := opts.Open(path, opts.ReadOnly)
-	if err != nil {
-		return nil, err
-	}
-	d, err := OpenFile(f, path, opts)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return d, nil
+	return vdisk.OpenPath(path, opts, OpenFile)
 }
 
 // OpenFile opens the VHD stored in f. path locates the parents of a

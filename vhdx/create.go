@@ -2,7 +2,6 @@ package vhdx
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -37,17 +36,7 @@ const (
 // returns it open for writing. The file is removed again when creation
 // fails.
 func Create(path string, opts *vdisk.CreateOptions) (*Disk, error) {
-	f, err := vdisk.CreateOSFile(path)
-	if err != nil {
-		return nil, err
-	}
-	d, err := CreateFile(f, path, opts)
-	if err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, err
-	}
-	return d, nil
+	return vdisk.CreatePath(path, opts, CreateFile)
 }
 
 // CreateFile writes a new VHDX into the empty file f and returns it open

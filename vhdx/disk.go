@@ -49,17 +49,7 @@ type Disk struct {
 // Open opens the VHDX file at path. Parents of a differencing disk are
 // found through its parent locator and opened read-only.
 func Open(path string, opts *vdisk.OpenOptions) (*Disk, error) {
-	ro := opts != nil && opts.ReadOnly
-	f, err := opts.Open(path, ro)
-	if err != nil {
-		return nil, err
-	}
-	d, err := OpenFile(f, path, opts)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return d, nil
+	return vdisk.OpenPath(path, opts, OpenFile)
 }
 
 // OpenFile opens a VHDX held in f. path is used to resolve parents and

@@ -54,3 +54,38 @@ func CreateOSFile(path string) (File, error) {
 	}
 	return OSFile{f}, nil
 }
+
+// OpenPath opens the file at path (through opts.OpenFile when set,
+// read-only when opts.ReadOnly) and hands it to openFile, a format's
+// OpenFile. On failure the file is closed.
+func OpenPath[D any](path string, opts *OpenOptions,
+	openFile func(File, string, *OpenOptions) (D, error)) (D, error) {
+	f, err := opts.Open(path, opts != nil && opts.ReadOnly)
+	if err != nil {
+		var zero D
+		return zero, err
+	}
+	d, err := openFile(f, path, opts)
+	if err != nil {
+		f.Close()
+	}
+	return d, err
+}
+
+// CreatePath creates the file at path (failing if it exists) and hands
+// it to createFile, a format's CreateFile. On failure the file is
+// closed and removed, so nothing is left at path.
+func CreatePath[D any](path string, opts *CreateOptions,
+	createFile func(File, string, *CreateOptions) (D, error)) (D, error) {
+	f, err := CreateOSFile(path)
+	if err != nil {
+		var zero D
+		return zero, err
+	}
+	d, err := createFile(f, path, opts)
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+	}
+	return d, err
+}
