@@ -126,28 +126,6 @@ func convertFile(t testing.TB, src, dst string, opts *ConvertOptions) {
 	}
 }
 
-// assertNoTemp fails t if dir holds anything but the names in keep.
-func assertOnly(t testing.TB, dir string, keep ...string) {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var extra []string
-	for _, e := range ents {
-		found := false
-		for _, k := range keep {
-			found = found || e.Name() == k
-		}
-		if !found {
-			extra = append(extra, e.Name())
-		}
-	}
-	if len(extra) > 0 {
-		t.Fatalf("%s holds leftover files %q", dir, extra)
-	}
-}
-
 func TestConvertRawToRaw(t *testing.T) {
 	dir := t.TempDir()
 	img := makeImage(t, filepath.Join(dir, "in.img"), 64*mib, mib, 0.4, 1)
@@ -167,7 +145,7 @@ func TestConvertRawToRaw(t *testing.T) {
 	if sum != img.sum || info.Format != FormatRaw {
 		t.Fatalf("output %v sha256 %s, want raw %s", info.Format, sum, img.sum)
 	}
-	assertOnly(t, dir, "in.img", "out.img")
+	testutil.AssertOnly(t, dir, "in.img", "out.img")
 	assertSparse(t, out, img)
 	checkUsage(t, out, img.dataBytes)
 }
@@ -238,7 +216,7 @@ func TestConvertExisting(t *testing.T) {
 	if b, _ := os.ReadFile(out); string(b) != "keep me" {
 		t.Fatal("Convert changed an existing destination")
 	}
-	assertOnly(t, dir, "in.img", "out.img")
+	testutil.AssertOnly(t, dir, "in.img", "out.img")
 	if err := Convert(context.Background(), d, out, &ConvertOptions{Overwrite: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +260,7 @@ func TestConvertFailureLeavesNothing(t *testing.T) {
 			if !errors.Is(err, errInjected) {
 				t.Fatalf("Convert with failing source: %v, want the read error", err)
 			}
-			assertOnly(t, dir, "in.img")
+			testutil.AssertOnly(t, dir, "in.img")
 
 			// Cancellation midway, from the progress callback.
 			ctx, cancel := context.WithCancel(context.Background())
@@ -295,7 +273,7 @@ func TestConvertFailureLeavesNothing(t *testing.T) {
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("cancelled Convert: %v, want context.Canceled", err)
 			}
-			assertOnly(t, dir, "in.img")
+			testutil.AssertOnly(t, dir, "in.img")
 		})
 	}
 }
@@ -326,7 +304,7 @@ func TestConvertOptionErrors(t *testing.T) {
 			if !errors.Is(err, ErrInvalidArgument) {
 				t.Fatalf("Convert: %v, want ErrInvalidArgument", err)
 			}
-			assertOnly(t, dir, "in.img")
+			testutil.AssertOnly(t, dir, "in.img")
 		})
 	}
 }
@@ -354,7 +332,7 @@ func TestConvertAzureTooLarge(t *testing.T) {
 	if !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("Convert --azure of 32 TiB + 1 MiB: %v, want ErrInvalidArgument", err)
 	}
-	assertOnly(t, dir, "big.vhdx")
+	testutil.AssertOnly(t, dir, "big.vhdx")
 }
 
 // TestConvertRoundTrip is the headline case of issue 2: a raw image with

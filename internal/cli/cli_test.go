@@ -191,29 +191,7 @@ func TestUsage(t *testing.T) {
 			}
 		})
 	}
-	assertOnly(t, dir)
-}
-
-// assertOnly fails t if dir holds anything but the names in keep.
-func assertOnly(t *testing.T, dir string, keep ...string) {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var extra []string
-	for _, e := range ents {
-		found := false
-		for _, k := range keep {
-			found = found || e.Name() == k
-		}
-		if !found {
-			extra = append(extra, e.Name())
-		}
-	}
-	if len(extra) > 0 {
-		t.Fatalf("%s holds unexpected files %q", dir, extra)
-	}
+	testutil.AssertOnly(t, dir)
 }
 
 // writeRaw writes a raw image of size bytes with 1 MiB of bytes v at
@@ -280,7 +258,7 @@ func TestConvertCompare(t *testing.T) {
 	if got := mustRun(t, 1, "compare", src, shorter); got != "differ at offset 40894464: sizes 41943040 and 40894464\n" {
 		t.Fatalf("compare disks of different sizes: %q", got)
 	}
-	assertOnly(t, dir, "in.img", "out.vhdx", "out.vhd", "out.raw", "other.img", "short.img")
+	testutil.AssertOnly(t, dir, "in.img", "out.vhdx", "out.vhd", "out.raw", "other.img", "short.img")
 }
 
 // failingDisk fails reads that reach failAt.
@@ -323,7 +301,7 @@ func TestConvertFailureLeavesNothing(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, errInjected.Error()) {
 			t.Fatalf("convert from a failing source: exit %d, %q", code, errOut)
 		}
-		assertOnly(t, dir, "in.img")
+		testutil.AssertOnly(t, dir, "in.img")
 	}
 	openSource = orig
 
@@ -333,7 +311,7 @@ func TestConvertFailureLeavesNothing(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "canceled") {
 		t.Fatalf("cancelled convert: exit %d, %q", code, errOut)
 	}
-	assertOnly(t, dir, "in.img")
+	testutil.AssertOnly(t, dir, "in.img")
 }
 
 func TestCheck(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -107,4 +108,23 @@ func SHA256(t testing.TB, r io.ReaderAt, size int64) string {
 		t.Fatalf("hash: %v", err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// AssertOnly fails t if dir holds anything but the names in keep: a
+// failed or finished conversion must leave no temporary file behind.
+func AssertOnly(t testing.TB, dir string, keep ...string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var extra []string
+	for _, e := range ents {
+		if !slices.Contains(keep, e.Name()) {
+			extra = append(extra, e.Name())
+		}
+	}
+	if len(extra) > 0 {
+		t.Fatalf("%s holds leftover files %q", dir, extra)
+	}
 }
