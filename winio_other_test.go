@@ -195,19 +195,7 @@ func TestIdentifierVHD(t *testing.T) {
 			if err := SetVirtualDiskIdentifier(path, want); err != nil {
 				t.Fatal(err)
 			}
-			got, err := GetVirtualDiskIdentifier(path)
-			if err != nil || got != want {
-				t.Fatalf("GetVirtualDiskIdentifier = %v, %v; want %v", got, err, want)
-			}
-			d, err = Open(path, &OpenOptions{ReadOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := d.Info().ID
-			d.Close()
-			if id != want.String() {
-				t.Errorf("Info().ID = %s, want %s", id, want)
-			}
+			assertIdentifier(t, path, want)
 			// Both footers of a dynamic disk carry the new id.
 			raw, err := os.ReadFile(path)
 			if err != nil {
@@ -247,19 +235,7 @@ func TestIdentifierVHDX(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	got, err := GetVirtualDiskIdentifier(path)
-	if err != nil || got != want {
-		t.Fatalf("GetVirtualDiskIdentifier = %v, %v; want %v", got, err, want)
-	}
-	d, err = Open(path, &OpenOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := d.Info().ID
-	d.Close()
-	if id != want.String() {
-		t.Errorf("Info().ID = %s, want %s", id, want)
-	}
+	assertIdentifier(t, path, want)
 }
 
 // TestSetIdentifierVHDX sets a VHDX's Virtual Disk ID and reads it back
@@ -275,9 +251,7 @@ func TestSetIdentifierVHDX(t *testing.T) {
 	if err := SetVirtualDiskIdentifier(path, other); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := GetVirtualDiskIdentifier(path); err != nil || got != other {
-		t.Errorf("after set: %v, %v; want %v", got, err, other)
-	}
+	assertIdentifier(t, path, other)
 	raw := other.ToWindowsArray()
 	want := "ID = " + hex.EncodeToString(raw[:])
 	if out := testutil.Run(t, "7zz", "l", "-slt", path); !strings.Contains(strings.ToLower(string(out)), strings.ToLower(want)) {
@@ -376,4 +350,23 @@ func ExampleCreateVhdx() {
 	i := d.Info()
 	fmt.Println(i.Format, i.Type, i.VirtualSize, i.BlockSize)
 	// Output: vhdx dynamic 1073741824 1048576
+}
+
+// assertIdentifier checks the identifier of the disk at path through
+// GetVirtualDiskIdentifier and Info.
+func assertIdentifier(t *testing.T, path string, want guid.GUID) {
+	t.Helper()
+	got, err := GetVirtualDiskIdentifier(path)
+	if err != nil || got != want {
+		t.Fatalf("GetVirtualDiskIdentifier = %v, %v; want %v", got, err, want)
+	}
+	d, err := Open(path, &OpenOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := d.Info().ID
+	d.Close()
+	if id != want.String() {
+		t.Errorf("Info().ID = %s, want %s", id, want)
+	}
 }
