@@ -41,7 +41,7 @@ type Disk struct {
 
 	// Session state of a writable open.
 	fileGUIDDone bool       // FileWriteGuid renewed
-	dataGUIDDone bool       // FileWriteGuid and DataWriteGuid renewed
+	dataGUIDDone bool       // DataWriteGuid renewed
 	logw         *logWriter // non-nil while LogGuid is set by this session
 	failed       error      // a metadata update failed half-way
 }
@@ -199,14 +199,9 @@ func (d *Disk) handleLog() error {
 		return nil
 	}
 	// A writable open renews FileWriteGuid before it modifies anything.
-	fw, err := newGUID()
-	if err != nil {
+	if err := d.renewWriteGUIDs(false); err != nil {
 		return err
 	}
-	if err := d.updateHeader(func(h *Header) { h.FileWriteGUID = fw }); err != nil {
-		return err
-	}
-	d.fileGUIDDone = true
 	// Zero ranges are written only where the file has bytes: past its
 	// end it reads as zeros once extended, so a hostile descriptor
 	// zeroing terabytes costs one Truncate, not terabytes of writes.

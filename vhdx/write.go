@@ -57,6 +57,37 @@ func (d *Disk) updateHeader(mod func(*Header)) error {
 	return nil
 }
 
+// renewWriteGUIDs gives the headers a new FileWriteGuid, once per
+// session, before the file is first modified, and with data a new
+// DataWriteGuid, once per session, before user-visible data first
+// changes (FORMATS.md 3.3). Both go in one header update when both are
+// due.
+func (d *Disk) renewWriteGUIDs(data bool) error {
+	file := !d.fileGUIDDone
+	data = data && !d.dataGUIDDone
+	if !file && !data {
+		return nil
+	}
+	fw, dw := d.hdr.FileWriteGUID, d.hdr.DataWriteGUID
+	var err error
+	if file {
+		if fw, err = newGUID(); err != nil {
+			return err
+		}
+	}
+	if data {
+		if dw, err = newGUID(); err != nil {
+			return err
+		}
+	}
+	if err := d.updateHeader(func(h *Header) { h.FileWriteGUID, h.DataWriteGUID = fw, dw }); err != nil {
+		return err
+	}
+	d.fileGUIDDone = true
+	d.dataGUIDDone = d.dataGUIDDone || data
+	return nil
+}
+
 // WriteAt writes p at off of the virtual disk. Any offset and length
 // inside the disk are accepted; partial sectors are read, modified and
 // written.
@@ -101,19 +132,8 @@ func (d *Disk) write(p []byte, off int64) error {
 		copy(buf[off-start:], p)
 		p, off = buf, start
 	}
-	if !d.dataGUIDDone {
-		fw, err := newGUID()
-		if err != nil {
-			return err
-		}
-		dw, err := newGUID()
-		if err != nil {
-			return err
-		}
-		if err := d.updateHeader(func(h *Header) { h.FileWriteGUID, h.DataWriteGUID = fw, dw }); err != nil {
-			return err
-		}
-		d.dataGUIDDone = true
+	if err := d.renewWriteGUIDs(true); err != nil {
+		return err
 	}
 	tx := &txn{d: d, pages: map[int64][]byte{}, bat: map[int64]batEntry{}}
 	bs := d.geo.blockSize
@@ -471,17 +491,9 @@ func (d *Disk) setVirtualDiskID(id GUID) error {
 		}
 		pages[p][off+i-p] = id[i]
 	}
-	// FileWriteGuid is renewed once per session (FORMATS.md 3.3); the
-	// identifier is not user data, so DataWriteGuid stays.
-	if !d.fileGUIDDone && !d.dataGUIDDone {
-		fw, err := newGUID()
-		if err != nil {
-			return err
-		}
-		if err := d.updateHeader(func(h *Header) { h.FileWriteGUID = fw }); err != nil {
-			return err
-		}
-		d.fileGUIDDone = true
+	// The identifier is not user data, so DataWriteGuid stays.
+	if err := d.renewWriteGUIDs(false); err != nil {
+		return err
 	}
 	ups := make([]logUpdate, 0, len(pages))
 	for p, b := range pages {
