@@ -222,7 +222,7 @@ func countState(d *Disk, s BlockState) int {
 
 // pyvhdiChainSHA reads a chain (base first) with libvhdi, linking each
 // file to its parent with set_parent, and hashes the top's content.
-func pyvhdiChainSHA(t *testing.T, paths []string) (int64, string) {
+func pyvhdiChainSHA(t testing.TB, paths []string) (int64, string) {
 	t.Helper()
 	py := pyvhdiPython(t)
 	script := `

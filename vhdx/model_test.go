@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -157,29 +156,7 @@ func pyvhdiPython(t testing.TB) string {
 // size and the sha256 of the content.
 func pyvhdiSHA(t testing.TB, path string) (int64, string) {
 	t.Helper()
-	py := pyvhdiPython(t)
-	script := `
-import hashlib, sys, pyvhdi
-f = pyvhdi.file()
-f.open(sys.argv[1])
-size = f.get_media_size()
-h = hashlib.sha256()
-off = 0
-while off < size:
-    b = f.read_buffer_at_offset(min(4 << 20, size - off), off)
-    if not b:
-        raise SystemExit("short read at %d" % off)
-    h.update(b)
-    off += len(b)
-print(size, h.hexdigest())
-`
-	out := testutil.Run(t, py, "-c", script, path)
-	var size int64
-	var sum string
-	if _, err := fmt.Sscan(string(out), &size, &sum); err != nil {
-		t.Fatalf("pyvhdi output %q: %v", out, err)
-	}
-	return size, sum
+	return pyvhdiChainSHA(t, []string{path})
 }
 
 // qemuRawSHA converts the image to raw with qemu-img and hashes it.
