@@ -300,10 +300,10 @@ func TestDifferencingVhdimount(t *testing.T) {
 	testutil.Tool(t, "vhdimount")
 	fusermount := testutil.Tool(t, "fusermount")
 	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("no /dev/fuse")
+		testutil.Missing(t, "no /dev/fuse")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("vhdimount needs root or a user-mountable FUSE here")
+		testutil.Missing(t, "vhdimount needs root or a user-mountable FUSE here")
 	}
 	const size = 9<<20 + 512
 	paths, models := chain(t, t.TempDir(), size, 2<<20, 4096)
